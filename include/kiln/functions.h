@@ -60,7 +60,9 @@ void manual_seed(uint64_t seed);
 /// values the default float dtype, bools give bool, unless options carry a dtype.
 class TensorDataContainer {
  public:
-  TensorDataContainer(const Scalar& s) : scalar_(s), is_scalar_(true) {}  // NOLINT
+  TensorDataContainer(const Scalar& s) : scalar_(s), is_scalar_(true), dtype_(s.type()) {}  // NOLINT
+  template <typename T, std::enable_if_t<std::is_arithmetic_v<T>, int> = 0>
+  TensorDataContainer(T v) : TensorDataContainer(Scalar(v)) {}  // NOLINT
   TensorDataContainer(std::initializer_list<TensorDataContainer> list);     // NOLINT
   template <typename T, std::enable_if_t<std::is_arithmetic_v<T>, int> = 0>
   TensorDataContainer(const std::vector<T>& v) {  // NOLINT
@@ -76,9 +78,9 @@ class TensorDataContainer {
  private:
   Scalar scalar_;
   bool is_scalar_ = false;
+  ScalarType dtype_ = kLong;
   std::vector<TensorDataContainer> children_;
   std::vector<int64_t> sizes_;
-  ScalarType dtype_ = kLong;
   friend Tensor tensor(const TensorDataContainer&, const TensorOptions&);
 };
 Tensor tensor(const TensorDataContainer& data, const TensorOptions& options = {});

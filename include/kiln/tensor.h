@@ -239,3 +239,8 @@ Tensor operator/(const Scalar& a, const Tensor& b);
 std::ostream& operator<<(std::ostream& os, const Tensor& t);
 
 }  // namespace kiln
+
+#include <fmt/ostream.h>
+/// fmt::format("{}", tensor) prints like operator<<.
+template <>
+struct fmt::formatter<kiln::Tensor> : fmt::ostream_formatter {};

@@ -42,6 +42,9 @@ class TensorImpl {
   void set_sizes_and_strides(std::vector<int64_t> sizes, std::vector<int64_t> strides,
                              int64_t storage_offset);
 
+  /// Points this tensor at other memory (used when an out= tensor is resized).
+  void set_storage(Storage storage) { storage_ = std::move(storage); }
+
   bool requires_grad() const { return requires_grad_; }
   void set_requires_grad(bool r) { requires_grad_ = r; }
 

@@ -1,0 +1,149 @@
+// The process-wide thread pool behind parallel_for: N-1 workers plus the calling thread. One
+// parallel region runs at a time (nested calls run inline), which keeps scheduling trivial.
+#include "kiln/core/thread_pool.h"
+
+#include <algorithm>
+#include <atomic>
+#include <condition_variable>
+#include <exception>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "kiln/core/error.h"
+
+namespace kiln {
+namespace {
+
+thread_local bool t_in_parallel = false;
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int n) { resize(n); }
+  ~ThreadPool() { stop_workers(); }
+
+  int size() const { return num_threads_; }
+
+  void resize(int n) {
+    std::lock_guard<std::mutex> region(region_mutex_);
+    stop_workers();
+    num_threads_ = std::max(1, n);
+    stopping_ = false;
+    for (int i = 1; i < num_threads_; ++i) workers_.emplace_back([this] { worker_loop(); });
+  }
+
+  void run(int64_t begin, int64_t end, int64_t grain,
+           const std::function<void(int64_t, int64_t)>& fn) {
+    std::lock_guard<std::mutex> region(region_mutex_);
+    int64_t n = end - begin;
+    int64_t max_chunks = (n + grain - 1) / std::max<int64_t>(grain, 1);
+    int64_t chunks = std::min<int64_t>(num_threads_, max_chunks);
+    {
+      std::lock_guard<std::mutex> lk(mutex_);
+      fn_ = &fn;
+      begin_ = begin;
+      end_ = end;
+      num_chunks_ = chunks;
+      next_chunk_.store(0);
+      pending_ = chunks;
+      error_ = nullptr;
+      ++generation_;
+    }
+    cv_.notify_all();
+    work();
+    std::unique_lock<std::mutex> lk(mutex_);
+    done_cv_.wait(lk, [&] { return pending_ == 0; });
+    fn_ = nullptr;
+    if (error_) std::rethrow_exception(error_);
+  }
+
+ private:
+  void work() {
+    t_in_parallel = true;
+    for (;;) {
+      int64_t c = next_chunk_.fetch_add(1);
+      if (c >= num_chunks_) break;
+      int64_t n = end_ - begin_;
+      int64_t lo = begin_ + n * c / num_chunks_, hi = begin_ + n * (c + 1) / num_chunks_;
+      try {
+        (*fn_)(lo, hi);
+      } catch (...) {
+        std::lock_guard<std::mutex> lk(mutex_);
+        if (!error_) error_ = std::current_exception();
+      }
+      std::lock_guard<std::mutex> lk(mutex_);
+      if (--pending_ == 0) done_cv_.notify_all();
+    }
+    t_in_parallel = false;
+  }
+
+  void worker_loop() {
+    uint64_t seen = 0;
+    for (;;) {
+      {
+        std::unique_lock<std::mutex> lk(mutex_);
+        cv_.wait(lk, [&] { return stopping_ || generation_ != seen; });
+        if (stopping_) return;
+        seen = generation_;
+        if (fn_ == nullptr) continue;
+      }
+      work();
+    }
+  }
+
+  void stop_workers() {
+    {
+      std::lock_guard<std::mutex> lk(mutex_);
+      stopping_ = true;
+    }
+    cv_.notify_all();
+    for (auto& w : workers_) w.join();
+    workers_.clear();
+  }
+
+  std::mutex region_mutex_;  // one parallel region at a time
+  std::mutex mutex_;
+  std::condition_variable cv_, done_cv_;
+  std::vector<std::thread> workers_;
+  int num_threads_ = 1;
+  bool stopping_ = false;
+  uint64_t generation_ = 0;
+  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
+  int64_t begin_ = 0, end_ = 0, num_chunks_ = 0, pending_ = 0;
+  std::atomic<int64_t> next_chunk_{0};
+  std::exception_ptr error_;
+};
+
+int default_threads() {
+  unsigned n = std::thread::hardware_concurrency();
+  return n == 0 ? 1 : static_cast<int>(n);
+}
+
+std::atomic<int> g_num_threads{default_threads()};
+
+ThreadPool& pool() {
+  static ThreadPool p(g_num_threads.load());
+  return p;
+}
+
+}  // namespace
+
+void set_num_threads(int n) {
+  KILN_CHECK(n >= 1, "[set_num_threads] got {}, expected a positive number of threads", n);
+  g_num_threads.store(n);
+  if (pool().size() != n) pool().resize(n);
+}
+
+int get_num_threads() { return g_num_threads.load(std::memory_order_relaxed); }
+
+namespace detail {
+
+bool in_parallel_region() { return t_in_parallel; }
+
+void parallel_for_impl(int64_t begin, int64_t end, int64_t grain,
+                       const std::function<void(int64_t, int64_t)>& fn) {
+  pool().run(begin, end, grain, fn);
+}
+
+}  // namespace detail
+}  // namespace kiln

@@ -1,0 +1,563 @@
+// Eager CPU elementwise ops: type promotion (libtorch's rules), broadcasting, in-place and out=
+// forms, and the typed kernels. The scalar semantics come from ops/scalar_ops.h; the loops from
+// tensor/loops.h. Every check runs before the first element is written.
+#include <cmath>
+#include <cstring>
+
+#include "kiln/functions.h"
+#include "ops/scalar_ops.h"
+#include "tensor/internal.h"
+#include "tensor/loops.h"
+
+namespace kiln {
+namespace detail {
+
+std::vector<int64_t> broadcast_byte_strides(const Tensor& t, IntArrayRef shape) {
+  const int64_t n = static_cast<int64_t>(shape.size()), td = t.dim();
+  const int64_t es = static_cast<int64_t>(element_size(t.dtype()));
+  std::vector<int64_t> out(n, 0);
+  for (int64_t d = 0; d < td; ++d) {
+    int64_t od = d + (n - td);
+    out[od] = t.size(d) == 1 && shape[od] != 1 ? 0 : t.stride(d) * es;
+  }
+  return out;
+}
+
+}  // namespace detail
+
+namespace {
+
+using detail::convert;
+using ops::OpKind;
+
+// ---- type promotion -----------------------------------------------------------------------
+// One operand of an elementwise op: a tensor or a wrapped C++ number.
+struct Arg {
+  const Tensor* t = nullptr;
+  Scalar s;
+  bool is_scalar() const { return t == nullptr; }
+};
+
+struct PromotionState {
+  std::optional<ScalarType> dim, zero, wrapped;
+  void add(const Arg& a) {
+    auto upd = [](std::optional<ScalarType>& r, ScalarType t) { r = r ? promote_types(*r, t) : t; };
+    if (a.is_scalar()) upd(wrapped, a.s.type());
+    else if (a.t->dim() > 0) upd(dim, a.t->dtype());
+    else upd(zero, a.t->dtype());
+  }
+  static std::optional<ScalarType> combine(std::optional<ScalarType> higher,
+                                           std::optional<ScalarType> lower) {
+    if (!higher) return lower;
+    if (!lower) return higher;
+    if (is_floating_point(*higher)) return higher;
+    if (*higher == kBool || is_floating_point(*lower)) return promote_types(*higher, *lower);
+    return higher;
+  }
+  ScalarType result() const { return *combine(dim, combine(zero, wrapped)); }
+};
+
+ScalarType result_type_of(std::initializer_list<Arg> args) {
+  PromotionState st;
+  for (const Arg& a : args) st.add(a);
+  return st.result();
+}
+
+// libtorch's canCast: no float -> integral, no non-bool -> bool.
+bool can_cast(ScalarType from, ScalarType to) {
+  if (is_floating_point(from) && !is_floating_point(to)) return false;
+  if (from != kBool && to == kBool) return false;
+  return true;
+}
+
+// ---- shared checks --------------------------------------------------------------------------
+const ops::OpInfo& info(OpKind k) { return ops::op_info(k); }
+
+void check_operand(const Tensor& t, const char* op, const char* arg) {
+  detail::check_cpu(t, op, arg);
+}
+
+// Compute dtype and result dtype of an elementwise op from its promoted input dtype.
+struct Dtypes {
+  ScalarType compute, result;
+};
+Dtypes op_dtypes(const ops::OpInfo& oi, ScalarType common) {
+  const char* op = oi.name.data();
+  if (oi.has(ops::kNoBool))
+    KILN_CHECK(common != kBool, "[{}] got dtype bool, expected a numeric dtype (for bool tensors "
+               "use logical_not / logical_xor or convert with .to(kInt))", op);
+  if (oi.has(ops::kFloatOnly))
+    KILN_CHECK(is_floating_point(common), "[{}] got dtype {}, expected a floating-point dtype", op,
+               dtype_name(common));
+  switch (oi.dtype_rule) {
+    case ops::DtypeRule::IntToFloat: {
+      ScalarType f = is_floating_point(common) ? common : get_default_dtype();
+      return {f, f};
+    }
+    case ops::DtypeRule::Bool:
+      return {common, kBool};
+    default:
+      return {common, common};
+  }
+}
+
+// Resolves where the result goes: a fresh tensor, self (in-place) or a user out= tensor.
+// Returns the tensor the kernel writes (of dtype `result`); *finish copies it into out when out's
+// dtype differs.
+Tensor prepare_output(const char* op, Tensor* out, IntArrayRef shape, ScalarType result,
+                      bool inplace) {
+  if (out == nullptr) return detail::make_empty(shape, result);
+  if (inplace) {
+    KILN_CHECK(out->sizes().equals(shape),
+               "[{}_] output with shape {} doesn't match the broadcast shape {}", op,
+               shape_str(out->sizes()), shape_str(shape));
+  } else if (!out->sizes().equals(shape)) {
+    KILN_CHECK(out->numel() == 0,
+               "[{}_out] got out= tensor of shape {}, expected shape {} (or an empty tensor to "
+               "resize)", op, shape_str(out->sizes()), shape_str(shape));
+    Tensor fresh = detail::make_empty(shape, out->dtype());
+    out->unsafeGetTensorImpl()->set_storage(fresh.impl()->storage());
+    out->unsafeGetTensorImpl()->set_sizes_and_strides(shape.vec(), detail::contiguous_strides(shape), 0);
+  }
+  KILN_CHECK(can_cast(result, out->dtype()),
+             "[{}] result type {} can't be cast to the desired output type {}", op,
+             dtype_name(result), dtype_name(out->dtype()));
+  if (out->dtype() == result) return *out;
+  return detail::make_empty(shape, result);
+}
+
+// ---- unary kernels --------------------------------------------------------------------------
+template <typename F, typename in_t>
+void unary_kernel(const Tensor& out, const Tensor& in, F f) {
+  using M = opmath_t<in_t>;
+  using R = decltype(f(M{}));
+  using out_t = std::conditional_t<std::is_same_v<R, bool>, bool, in_t>;
+  detail::for_each_row<2>(
+      out.sizes(), {static_cast<char*>(out.data_ptr()), static_cast<char*>(in.data_ptr())},
+      {detail::broadcast_byte_strides(out, out.sizes()), detail::broadcast_byte_strides(in, out.sizes())},
+      [&](char** p, const int64_t* s, int64_t n) {
+        auto* o = reinterpret_cast<out_t*>(p[0]);
+        auto* x = reinterpret_cast<const in_t*>(p[1]);
+        if (s[0] == sizeof(out_t) && s[1] == sizeof(in_t)) {
+          for (int64_t i = 0; i < n; ++i) o[i] = convert<out_t>(f(static_cast<M>(x[i])));
+        } else {
+          for (int64_t i = 0; i < n; ++i)
+            *reinterpret_cast<out_t*>(p[0] + i * s[0]) =
+                convert<out_t>(f(static_cast<M>(*reinterpret_cast<const in_t*>(p[1] + i * s[1]))));
+        }
+      });
+}
+
+template <typename F>
+void dispatch_unary(const ops::OpInfo& oi, ScalarType compute, const Tensor& out,
+                    const Tensor& in, F f) {
+  if (oi.dtype_rule == ops::DtypeRule::IntToFloat) {
+    KILN_DISPATCH_FLOATING_TYPES(compute, oi.name, [&] { unary_kernel<F, scalar_t>(out, in, f); });
+  } else {
+    KILN_DISPATCH_ALL_TYPES(compute, oi.name, [&] { unary_kernel<F, scalar_t>(out, in, f); });
+  }
+}
+
+void run_unary(OpKind kind, const Tensor& out, const Tensor& in, ScalarType compute) {
+  const auto& oi = info(kind);
+  switch (kind) {
+#define KILN_UNARY_OP(Name, fn, r, t)                          \
+  case OpKind::Name:                                           \
+    dispatch_unary(oi, compute, out, in, ops::scalar::Name{}); \
+    break;
+#include "kiln/ops/ops.def"
+    default:
+      KILN_ASSERT(false, "{} is not a unary op", oi.name);
+  }
+}
+
+Tensor unary_op(OpKind kind, const Tensor& self, Tensor* out, bool inplace) {
+  const auto& oi = info(kind);
+  const char* op = oi.name.data();
+  check_operand(self, op, "self");
+  Dtypes dt = op_dtypes(oi, self.dtype());
+  Tensor dst = prepare_output(op, out, self.sizes(), dt.result, inplace);
+  Tensor src = self.dtype() == dt.compute ? self : self.to(dt.compute);
+  run_unary(kind, dst, src, dt.compute);
+  if (out == nullptr) return dst;
+  if (!dst.is_same(*out)) out->copy_(dst);
+  out->unsafeGetTensorImpl()->bump_version();
+  return *out;
+}
+
+// ---- binary kernels -------------------------------------------------------------------------
+template <typename F, typename in_t>
+void binary_kernel(const Tensor& out, char* a, std::vector<int64_t> sa, char* b,
+                   std::vector<int64_t> sb, F f) {
+  using M = opmath_t<in_t>;
+  using R = decltype(f(M{}, M{}));
+  using out_t = std::conditional_t<std::is_same_v<R, bool>, bool, in_t>;
+  auto op = [&](in_t x, in_t y) { return convert<out_t>(f(static_cast<M>(x), static_cast<M>(y))); };
+  detail::for_each_row<3>(
+      out.sizes(), {static_cast<char*>(out.data_ptr()), a, b},
+      {detail::broadcast_byte_strides(out, out.sizes()), std::move(sa), std::move(sb)},
+      [&](char** p, const int64_t* s, int64_t n) {
+        auto* o = reinterpret_cast<out_t*>(p[0]);
+        auto* x = reinterpret_cast<const in_t*>(p[1]);
+        auto* y = reinterpret_cast<const in_t*>(p[2]);
+        constexpr int64_t so = sizeof(out_t), si = sizeof(in_t);
+        if (s[0] == so && s[1] == si && s[2] == si) {
+          for (int64_t i = 0; i < n; ++i) o[i] = op(x[i], y[i]);
+        } else if (s[0] == so && s[1] == si && s[2] == 0) {
+          const in_t yv = *y;
+          for (int64_t i = 0; i < n; ++i) o[i] = op(x[i], yv);
+        } else if (s[0] == so && s[1] == 0 && s[2] == si) {
+          const in_t xv = *x;
+          for (int64_t i = 0; i < n; ++i) o[i] = op(xv, y[i]);
+        } else {
+          for (int64_t i = 0; i < n; ++i)
+            *reinterpret_cast<out_t*>(p[0] + i * s[0]) =
+                op(*reinterpret_cast<const in_t*>(p[1] + i * s[1]),
+                   *reinterpret_cast<const in_t*>(p[2] + i * s[2]));
+        }
+      });
+}
+
+// A binary operand after promotion: a tensor converted to the compute dtype, or a scalar held in
+// a small buffer of that dtype (stride 0).
+struct Operand {
+  Tensor t;
+  alignas(8) char scalar[8] = {};
+  bool is_scalar = false;
+  char* data() { return is_scalar ? scalar : static_cast<char*>(t.data_ptr()); }
+  std::vector<int64_t> strides(IntArrayRef shape) const {
+    return is_scalar ? std::vector<int64_t>(shape.size(), 0)
+                     : detail::broadcast_byte_strides(t, shape);
+  }
+};
+
+Operand make_operand(const Arg& a, ScalarType compute) {
+  Operand o;
+  if (a.is_scalar()) {
+    o.is_scalar = true;
+    KILN_DISPATCH_ALL_TYPES(compute, "scalar", [&] {
+      scalar_t v = a.s.to<scalar_t>();
+      std::memcpy(o.scalar, &v, sizeof(v));
+    });
+  } else {
+    o.t = a.t->dtype() == compute ? *a.t : a.t->to(compute);
+  }
+  return o;
+}
+
+template <typename F>
+void dispatch_binary(const ops::OpInfo& oi, ScalarType compute, const Tensor& out, Operand& a,
+                     Operand& b, F f) {
+  auto run = [&](auto tag) {
+    using scalar_t = decltype(tag);
+    binary_kernel<F, scalar_t>(out, a.data(), a.strides(out.sizes()), b.data(),
+                               b.strides(out.sizes()), f);
+  };
+  if (oi.dtype_rule == ops::DtypeRule::IntToFloat) {
+    KILN_DISPATCH_FLOATING_TYPES(compute, oi.name, [&] { run(scalar_t{}); });
+  } else {
+    KILN_DISPATCH_ALL_TYPES(compute, oi.name, [&] { run(scalar_t{}); });
+  }
+}
+
+void run_binary(OpKind kind, const Tensor& out, Operand& a, Operand& b, ScalarType compute) {
+  const auto& oi = info(kind);
+  switch (kind) {
+#define KILN_BINARY_OP(Name, fn, r, t)                               \
+  case OpKind::Name:                                                 \
+    dispatch_binary(oi, compute, out, a, b, ops::scalar::Name{});    \
+    break;
+#include "kiln/ops/ops.def"
+    default:
+      KILN_ASSERT(false, "{} is not a binary op", oi.name);
+  }
+}
+
+// Integer division-like ops must not trap: find zero divisors before any write.
+void check_integer_divisor(const ops::OpInfo& oi, ScalarType compute, const Arg& b) {
+  if (oi.kind != OpKind::Remainder || !is_integral(compute, true)) return;
+  bool has_zero = b.is_scalar() ? b.s.toDouble() == 0.0 : kiln::eq(*b.t, 0).any().item<bool>();
+  KILN_CHECK(!has_zero, "[remainder] integer division by zero: got a zero divisor for dtype {}",
+             dtype_name(compute));
+}
+
+Tensor binary_op(OpKind kind, const Arg& a, const Arg& b, Tensor* out, bool inplace) {
+  const auto& oi = info(kind);
+  const char* op = oi.name.data();
+  if (!a.is_scalar()) check_operand(*a.t, op, "self");
+  if (!b.is_scalar()) check_operand(*b.t, op, "other");
+  // Fast path: same dtype, same shape, both contiguous, fresh output (the eager hot path).
+  if (out == nullptr && !a.is_scalar() && !b.is_scalar() && a.t->dtype() == b.t->dtype() &&
+      a.t->is_contiguous() && b.t->is_contiguous() && a.t->sizes().equals(b.t->sizes())) {
+    Dtypes dt = op_dtypes(oi, a.t->dtype());
+    if (dt.compute == a.t->dtype()) {
+      check_integer_divisor(oi, dt.compute, b);
+      Tensor dst = detail::make_empty(a.t->sizes(), dt.result);
+      Operand oa{*a.t}, ob{*b.t};
+      run_binary(kind, dst, oa, ob, dt.compute);
+      return dst;
+    }
+  }
+  ScalarType common = result_type_of({a, b});
+  Dtypes dt = op_dtypes(oi, common);
+  std::vector<int64_t> shape;
+  if (!a.is_scalar()) shape = a.t->sizes().vec();
+  if (!b.is_scalar()) shape = infer_broadcast_size(shape, b.t->sizes(), op);
+  if (kind == OpKind::Pow && is_integral(dt.compute) && b.is_scalar())
+    KILN_CHECK(b.s.toLong() >= 0 || b.s.is_floating_point(),
+               "[pow] integers to negative integer powers are not allowed (got exponent {})",
+               b.s.toLong());
+  check_integer_divisor(oi, dt.compute, b);
+  Tensor dst = prepare_output(op, out, shape, dt.result, inplace);
+  Operand oa = make_operand(a, dt.compute), ob = make_operand(b, dt.compute);
+  run_binary(kind, dst, oa, ob, dt.compute);
+  if (out == nullptr) return dst;
+  if (!dst.is_same(*out)) out->copy_(dst);
+  out->unsafeGetTensorImpl()->bump_version();
+  return *out;
+}
+
+Arg targ(const Tensor& t) { return Arg{&t, Scalar()}; }
+Arg sarg(const Scalar& s) { return Arg{nullptr, s}; }
+
+// ---- copy / cast ----------------------------------------------------------------------------
+template <typename out_t, typename in_t>
+void cast_kernel(const Tensor& dst, const Tensor& src) {
+  detail::for_each_row<2>(
+      dst.sizes(), {static_cast<char*>(dst.data_ptr()), static_cast<char*>(src.data_ptr())},
+      {detail::broadcast_byte_strides(dst, dst.sizes()), detail::broadcast_byte_strides(src, dst.sizes())},
+      [&](char** p, const int64_t* s, int64_t n) {
+        if constexpr (std::is_same_v<out_t, in_t>) {
+          if (s[0] == sizeof(out_t) && s[1] == sizeof(in_t)) {
+            std::memcpy(p[0], p[1], n * sizeof(out_t));
+            return;
+          }
+        }
+        auto* o = reinterpret_cast<out_t*>(p[0]);
+        auto* x = reinterpret_cast<const in_t*>(p[1]);
+        if (s[0] == sizeof(out_t) && s[1] == sizeof(in_t)) {
+          for (int64_t i = 0; i < n; ++i) o[i] = convert<out_t>(x[i]);
+        } else {
+          for (int64_t i = 0; i < n; ++i)
+            *reinterpret_cast<out_t*>(p[0] + i * s[0]) =
+                convert<out_t>(*reinterpret_cast<const in_t*>(p[1] + i * s[1]));
+        }
+      });
+}
+
+}  // namespace
+
+// Writes src (broadcast, converted) into dst's memory. dst and src may overlap only exactly.
+void copy_kernel(const Tensor& dst, const Tensor& src) {
+  KILN_DISPATCH_ALL_TYPES(dst.dtype(), "copy_", [&] {
+    using out_t = scalar_t;
+    KILN_DISPATCH_ALL_TYPES(src.dtype(), "copy_", [&] { cast_kernel<out_t, scalar_t>(dst, src); });
+  });
+}
+
+Tensor& Tensor::copy_(const Tensor& src, bool) {
+  detail::check_cpu(*this, "copy_", "self");
+  detail::check_cpu(src, "copy_", "src");
+  auto shape = infer_broadcast_size(sizes(), src.sizes(), "copy_");
+  KILN_CHECK(shape == sizes().vec(),
+             "[copy_] source of shape {} cannot be broadcast to the destination shape {}",
+             shape_str(src.sizes()), shape_str(sizes()));
+  if (numel() == 0) return *this;
+  // A source that overlaps the destination in memory (other than exactly) is copied first.
+  Tensor s = src;
+  if (src.impl()->storage() == impl()->storage() &&
+      !(src.strides().equals(strides()) && src.storage_offset() == storage_offset() &&
+        src.sizes().equals(sizes())))
+    s = src.clone();
+  copy_kernel(*this, s);
+  impl_->bump_version();
+  return *this;
+}
+
+Tensor& Tensor::fill_(const Scalar& value) {
+  detail::check_cpu(*this, "fill_", "self");
+  KILN_DISPATCH_ALL_TYPES(dtype(), "fill_", [&] {
+    const scalar_t v = value.to<scalar_t>();
+    detail::for_each_row<1>(sizes(), {static_cast<char*>(data_ptr())},
+                            {detail::broadcast_byte_strides(*this, sizes())},
+                            [&](char** p, const int64_t* s, int64_t n) {
+                              if (s[0] == sizeof(scalar_t)) {
+                                auto* o = reinterpret_cast<scalar_t*>(p[0]);
+                                for (int64_t i = 0; i < n; ++i) o[i] = v;
+                              } else {
+                                for (int64_t i = 0; i < n; ++i)
+                                  *reinterpret_cast<scalar_t*>(p[0] + i * s[0]) = v;
+                              }
+                            });
+  });
+  impl_->bump_version();
+  return *this;
+}
+
+Tensor& Tensor::zero_() { return fill_(0); }
+
+// ---- generated entry points -----------------------------------------------------------------
+#define KILN_UNARY_OP(Name, fn, r, t)                                               \
+  Tensor fn(const Tensor& self) { return unary_op(OpKind::Name, self, nullptr, false); } \
+  Tensor& fn##_(Tensor& self) {                                                     \
+    unary_op(OpKind::Name, self, &self, true);                                      \
+    return self;                                                                    \
+  }                                                                                 \
+  Tensor& fn##_out(Tensor& out, const Tensor& self) {                               \
+    unary_op(OpKind::Name, self, &out, false);                                      \
+    return out;                                                                     \
+  }                                                                                 \
+  Tensor Tensor::fn() const { return kiln::fn(*this); }                             \
+  Tensor& Tensor::fn##_() {                                                         \
+    unary_op(OpKind::Name, *this, this, true);                                      \
+    return *this;                                                                   \
+  }
+#define KILN_BINARY_OP(Name, fn, r, t)                                                        \
+  Tensor fn(const Tensor& self, const Tensor& other) {                                        \
+    return binary_op(OpKind::Name, targ(self), targ(other), nullptr, false);                  \
+  }                                                                                           \
+  Tensor fn(const Tensor& self, const Scalar& other) {                                        \
+    return binary_op(OpKind::Name, targ(self), sarg(other), nullptr, false);                  \
+  }                                                                                           \
+  Tensor fn(const Scalar& self, const Tensor& other) {                                        \
+    return binary_op(OpKind::Name, sarg(self), targ(other), nullptr, false);                  \
+  }                                                                                           \
+  Tensor& fn##_out(Tensor& out, const Tensor& self, const Tensor& other) {                    \
+    binary_op(OpKind::Name, targ(self), targ(other), &out, false);                            \
+    return out;                                                                               \
+  }                                                                                           \
+  Tensor Tensor::fn(const Tensor& other) const { return kiln::fn(*this, other); }             \
+  Tensor Tensor::fn(const Scalar& other) const { return kiln::fn(*this, other); }             \
+  Tensor& Tensor::fn##_(const Tensor& other) {                                                \
+    binary_op(OpKind::Name, targ(*this), targ(other), this, true);                            \
+    return *this;                                                                             \
+  }                                                                                           \
+  Tensor& Tensor::fn##_(const Scalar& other) {                                                \
+    binary_op(OpKind::Name, targ(*this), sarg(other), this, true);                            \
+    return *this;                                                                             \
+  }
+#include "kiln/ops/ops.def"
+
+Tensor add(const Tensor& self, const Tensor& other, const Scalar& alpha) {
+  if (alpha.to<double>() == 1.0 && !alpha.is_floating_point()) return add(self, other);
+  return add(self, mul(other, alpha));
+}
+Tensor sub(const Tensor& self, const Tensor& other, const Scalar& alpha) {
+  return add(self, other, -alpha);
+}
+Tensor Tensor::add(const Tensor& other, const Scalar& alpha) const {
+  return kiln::add(*this, other, alpha);
+}
+Tensor Tensor::sub(const Tensor& other, const Scalar& alpha) const {
+  return kiln::sub(*this, other, alpha);
+}
+Tensor& Tensor::add_(const Tensor& other, const Scalar& alpha) {
+  return add_(kiln::mul(other, alpha));
+}
+Tensor& Tensor::sub_(const Tensor& other, const Scalar& alpha) {
+  return add_(kiln::mul(other, -alpha));
+}
+Tensor square(const Tensor& self) { return mul(self, self); }
+
+Tensor operator+(const Scalar& a, const Tensor& b) { return add(a, b); }
+Tensor operator-(const Scalar& a, const Tensor& b) { return sub(a, b); }
+Tensor operator*(const Scalar& a, const Tensor& b) { return mul(a, b); }
+Tensor operator/(const Scalar& a, const Tensor& b) { return div(a, b); }
+
+ScalarType result_type(const Tensor& a, const Tensor& b) {
+  return result_type_of({targ(a), targ(b)});
+}
+ScalarType result_type(const Tensor& a, const Scalar& b) {
+  return result_type_of({targ(a), sarg(b)});
+}
+
+// ---- clamp (a composite of maximum/minimum; NaN in self propagates) --------------------------
+Tensor clamp(const Tensor& self, const std::optional<Scalar>& min,
+             const std::optional<Scalar>& max) {
+  KILN_CHECK(min || max, "[clamp] got neither min nor max, expected at least one of them");
+  Tensor r = self;
+  if (min) r = maximum(r, *min);
+  if (max) r = minimum(r, *max);
+  return r;
+}
+Tensor& clamp_(Tensor& self, const std::optional<Scalar>& min, const std::optional<Scalar>& max) {
+  KILN_CHECK(min || max, "[clamp_] got neither min nor max, expected at least one of them");
+  PromotionState st;
+  st.add(targ(self));
+  if (min) st.add(sarg(*min));
+  if (max) st.add(sarg(*max));
+  KILN_CHECK(can_cast(st.result(), self.dtype()),
+             "[clamp_] result type {} can't be cast to the desired output type {}",
+             dtype_name(st.result()), dtype_name(self.dtype()));
+  if (min) self.maximum_(*min);
+  if (max) self.minimum_(*max);
+  return self;
+}
+Tensor clamp_min(const Tensor& self, const Scalar& min) { return clamp(self, min, std::nullopt); }
+Tensor clamp_max(const Tensor& self, const Scalar& max) { return clamp(self, std::nullopt, max); }
+Tensor Tensor::clamp(const std::optional<Scalar>& min, const std::optional<Scalar>& max) const {
+  return kiln::clamp(*this, min, max);
+}
+Tensor& Tensor::clamp_(const std::optional<Scalar>& min, const std::optional<Scalar>& max) {
+  return kiln::clamp_(*this, min, max);
+}
+
+// ---- where ----------------------------------------------------------------------------------
+namespace {
+Tensor where_impl(const Tensor& cond, const Arg& a, const Arg& b) {
+  detail::check_cpu(cond, "where", "condition");
+  KILN_CHECK(cond.dtype() == kBool, "[where] got condition of dtype {}, expected bool",
+             dtype_name(cond.dtype()));
+  if (!a.is_scalar()) detail::check_cpu(*a.t, "where", "self");
+  if (!b.is_scalar()) detail::check_cpu(*b.t, "where", "other");
+  ScalarType common = result_type_of({a, b});
+  std::vector<int64_t> shape = cond.sizes().vec();
+  if (!a.is_scalar()) shape = infer_broadcast_size(shape, a.t->sizes(), "where");
+  if (!b.is_scalar()) shape = infer_broadcast_size(shape, b.t->sizes(), "where");
+  Tensor dst = detail::make_empty(shape, common);
+  Operand oa = make_operand(a, common), ob = make_operand(b, common);
+  KILN_DISPATCH_ALL_TYPES(common, "where", [&] {
+    detail::for_each_row<4>(
+        shape, {static_cast<char*>(dst.data_ptr()), static_cast<char*>(cond.data_ptr()), oa.data(), ob.data()},
+        {detail::broadcast_byte_strides(dst, shape), detail::broadcast_byte_strides(cond, shape),
+         oa.strides(shape), ob.strides(shape)},
+        [&](char** p, const int64_t* s, int64_t n) {
+          for (int64_t i = 0; i < n; ++i) {
+            bool c = *reinterpret_cast<const bool*>(p[1] + i * s[1]);
+            *reinterpret_cast<scalar_t*>(p[0] + i * s[0]) =
+                *reinterpret_cast<const scalar_t*>((c ? p[2] : p[3]) + i * (c ? s[2] : s[3]));
+          }
+        });
+  });
+  return dst;
+}
+}  // namespace
+
+Tensor where(const Tensor& c, const Tensor& a, const Tensor& b) { return where_impl(c, targ(a), targ(b)); }
+Tensor where(const Tensor& c, const Scalar& a, const Tensor& b) { return where_impl(c, sarg(a), targ(b)); }
+Tensor where(const Tensor& c, const Tensor& a, const Scalar& b) { return where_impl(c, targ(a), sarg(b)); }
+Tensor where(const Tensor& c, const Scalar& a, const Scalar& b) { return where_impl(c, sarg(a), sarg(b)); }
+Tensor Tensor::where(const Tensor& condition, const Tensor& other) const {
+  return kiln::where(condition, *this, other);
+}
+
+// ---- comparisons of whole tensors -----------------------------------------------------------
+Tensor isnan(const Tensor& self) { return ne(self, self); }
+
+bool equal(const Tensor& a, const Tensor& b) {
+  detail::check_cpu(a, "equal", "self");
+  detail::check_cpu(b, "equal", "other");
+  if (!a.sizes().equals(b.sizes())) return false;
+  if (a.numel() == 0) return true;
+  return eq(a, b).all().item<bool>();
+}
+
+bool allclose(const Tensor& a, const Tensor& b, double rtol, double atol, bool equal_nan) {
+  Tensor x = a.to(kDouble), y = b.to(kDouble);
+  Tensor ok = le(abs(sub(x, y)), add(mul(abs(y), rtol), atol));
+  ok = logical_or(ok, eq(x, y));  // equal infinities
+  if (equal_nan) ok = logical_or(ok, logical_and(isnan(x), isnan(y)));
+  return ok.numel() == 0 || ok.all().item<bool>();
+}
+
+}  // namespace kiln

@@ -1,0 +1,194 @@
+// The oneDNN boundary: engine, per-thread streams, the primitive cache and error conversion.
+// Debian's libdnnl 2.6 is built with the OpenMP runtime (libgomp), so oneDNN's thread count is
+// OpenMP's: we set it per calling thread to kiln's count through omp_set_num_threads.
+#include "tensor/onednn.h"
+
+#include <dlfcn.h>
+
+#include <bit>
+#include <list>
+#include <mutex>
+
+#include "kiln/core/error.h"
+#include "kiln/core/thread_pool.h"
+
+namespace kiln::onednn {
+namespace {
+
+// Distinct signatures kept before the least recently used primitive is dropped.
+constexpr size_t kCacheCapacity = 1024;
+
+const char* status_name(dnnl_status_t s) {
+  switch (s) {
+    case dnnl_success: return "success";
+    case dnnl_out_of_memory: return "out_of_memory";
+    case dnnl_invalid_arguments: return "invalid_arguments";
+    case dnnl_unimplemented: return "unimplemented";
+    case dnnl_iterator_ends: return "iterator_ends";
+    case dnnl_runtime_error: return "runtime_error";
+    case dnnl_not_required: return "not_required";
+  }
+  return "unknown";
+}
+
+class PrimitiveCache {
+ public:
+  std::shared_ptr<const Primitive> find(const std::string& key, bool& found) {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = map_.find(key);
+    found = it != map_.end();
+    if (!found) return nullptr;
+    lru_.splice(lru_.begin(), lru_, it->second.lru);
+    return it->second.value;
+  }
+  void insert(const std::string& key, std::shared_ptr<const Primitive> value) {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (map_.count(key)) return;  // another thread created it first
+    lru_.push_front(key);
+    map_.emplace(key, Entry{std::move(value), lru_.begin()});
+    if (map_.size() > kCacheCapacity) {
+      map_.erase(lru_.back());
+      lru_.pop_back();
+    }
+  }
+  size_t size() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return map_.size();
+  }
+
+ private:
+  struct Entry {
+    std::shared_ptr<const Primitive> value;  // null: oneDNN has no implementation
+    std::list<std::string>::iterator lru;
+  };
+  std::mutex mu_;
+  std::list<std::string> lru_;
+  std::unordered_map<std::string, Entry> map_;
+};
+
+PrimitiveCache& cache() {
+  static PrimitiveCache c;
+  return c;
+}
+
+dnnl::stream& stream() {
+  thread_local dnnl::stream s(engine());
+  return s;
+}
+
+// OpenMP's per-thread team size. Looked up at run time: kiln does not link OpenMP itself, the
+// symbol comes from the libgomp that libdnnl pulls in (absent with a TBB or sequential build).
+void set_dnnl_threads() {
+  using SetFn = void (*)(int);
+  static SetFn set_fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  if (set_fn == nullptr) return;
+  thread_local int current = -1;
+  const int want = detail::in_parallel_region() ? 1 : std::max(1, get_num_threads());
+  if (want != current) {
+    set_fn(want);
+    current = want;
+  }
+}
+
+// Grow-only scratchpad per thread: primitives run with a user scratchpad (see attr()).
+void* scratchpad(size_t bytes) {
+  thread_local std::vector<std::byte> buf;
+  if (buf.size() < bytes) buf.resize(bytes);
+  return buf.data();
+}
+
+}  // namespace
+
+const dnnl::engine& engine() {
+  static const dnnl::engine e(dnnl::engine::kind::cpu, 0);
+  return e;
+}
+
+std::optional<dnnl::memory::data_type> to_dnnl(ScalarType t) {
+  using dt = dnnl::memory::data_type;
+  switch (t) {
+    case kFloat: return dt::f32;
+    case kBFloat16: return dt::bf16;
+    case kHalf: return dt::f16;
+    case kInt: return dt::s32;
+    case kChar: return dt::s8;
+    case kByte: return dt::u8;
+    default: return std::nullopt;
+  }
+}
+
+KeyBuilder& KeyBuilder::add(int64_t v) {
+  key_.append(reinterpret_cast<const char*>(&v), sizeof(v));
+  return *this;
+}
+
+KeyBuilder& KeyBuilder::add(IntArrayRef v) {
+  add(static_cast<int64_t>(v.size()));
+  for (int64_t x : v) add(x);
+  return *this;
+}
+
+KeyBuilder& KeyBuilder::add(const dnnl::memory::dims& v) {
+  return add(IntArrayRef(v.data(), v.size()));
+}
+
+KeyBuilder& KeyBuilder::add_double(double v) { return add(std::bit_cast<int64_t>(v)); }
+
+dnnl::primitive_attr attr() {
+  dnnl::primitive_attr a;
+  a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+  return a;
+}
+
+std::shared_ptr<const Primitive> get_or_create(const char* op, const KeyBuilder& key,
+                                               const std::function<Primitive()>& create) {
+  // The thread count is part of the signature: some implementations fix their work split when
+  // the primitive is created.
+  KeyBuilder full = key;
+  full.add(detail::in_parallel_region() ? 1 : get_num_threads());
+  bool found = false;
+  std::shared_ptr<const Primitive> p = cache().find(full.str(), found);
+  if (found) return p;
+  try {
+    set_dnnl_threads();
+    p = std::make_shared<const Primitive>(create());
+  } catch (const dnnl::error& e) {
+    if (e.status != dnnl_unimplemented) rethrow(op, e);
+    p = nullptr;
+  }
+  cache().insert(full.str(), p);
+  return p;
+}
+
+dnnl::memory memory(const dnnl::memory::desc& md, const void* data) {
+  return dnnl::memory(md, engine(), const_cast<void*>(data));
+}
+
+void execute(const char* op, const Primitive& p, std::unordered_map<int, dnnl::memory> args) {
+  try {
+    set_dnnl_threads();
+    const size_t bytes = p.scratchpad.get_size();
+    if (bytes > 0) args.emplace(DNNL_ARG_SCRATCHPAD, memory(p.scratchpad, scratchpad(bytes)));
+    p.primitive.execute(stream(), args);
+    stream().wait();
+  } catch (const dnnl::error& e) {
+    rethrow(op, e);
+  }
+}
+
+std::shared_ptr<const Primitive> make_reorder(const dnnl::memory::desc& src,
+                                              const dnnl::memory::desc& dst) {
+  dnnl::reorder::primitive_desc pd(engine(), src, engine(), dst, attr());
+  auto p = std::make_shared<Primitive>();
+  p->primitive = dnnl::reorder(pd);
+  p->scratchpad = pd.scratchpad_desc();
+  return p;
+}
+
+void rethrow(const char* op, const dnnl::error& e) {
+  KILN_FAIL("[{}] oneDNN error ({}): {}", op, status_name(e.status), e.what());
+}
+
+size_t cache_size() { return cache().size(); }
+
+}  // namespace kiln::onednn

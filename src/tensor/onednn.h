@@ -1,0 +1,80 @@
+// The oneDNN boundary of the eager CPU kernels (matmul, convolution, pooling): one CPU engine,
+// a stream per thread, a thread-safe cache of primitives keyed by op signature, and the
+// conversion of dnnl::error into kiln::Error. Internal: only src/tensor/*.cpp include it.
+#pragma once
+
+#include <oneapi/dnnl/dnnl.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "kiln/core/array_ref.h"
+#include "kiln/core/dtype.h"
+
+namespace kiln::onednn {
+
+/// The CPU engine every primitive is created on (created once, shared by all threads).
+const dnnl::engine& engine();
+
+/// The oneDNN data type of a kiln dtype, or nullopt where oneDNN has none (float64, int64, bool).
+std::optional<dnnl::memory::data_type> to_dnnl(ScalarType t);
+
+/// Builds a cache key: the op name, then integers (dims, strides, dtypes, attributes).
+class KeyBuilder {
+ public:
+  explicit KeyBuilder(const char* op) : key_(op) { key_.push_back('\0'); }
+  KeyBuilder& add(int64_t v);
+  KeyBuilder& add(IntArrayRef v);
+  KeyBuilder& add(const dnnl::memory::dims& v);
+  /// Adds the exact bit pattern of a double (for alpha/beta attributes).
+  KeyBuilder& add_double(double v);
+  const std::string& str() const { return key_; }
+
+ private:
+  std::string key_;
+};
+
+/// A created primitive with what running it needs. `mds` holds op-specific descriptors queried
+/// from the primitive descriptor (for example the weights layout a convolution chose), and
+/// `reorders` matching reorder primitives from the user's layout (null where none is needed).
+struct Primitive {
+  dnnl::primitive primitive;
+  dnnl::memory::desc scratchpad;
+  std::vector<dnnl::memory::desc> mds;
+  std::vector<std::shared_ptr<const Primitive>> reorders;
+};
+
+/// The cached primitive for key, created by `create` on first use. Returns null when oneDNN
+/// has no implementation for the signature (dnnl_unimplemented; also cached), so callers can
+/// fall back to their own kernel. Any other oneDNN error becomes a kiln::Error naming op.
+/// `create` must build primitive attributes with scratchpad_mode::user (see attr()).
+std::shared_ptr<const Primitive> get_or_create(const char* op, const KeyBuilder& key,
+                                               const std::function<Primitive()>& create);
+
+/// Default attributes for every cached primitive: a user-provided scratchpad, so one primitive
+/// may run on several threads at once.
+dnnl::primitive_attr attr();
+
+/// Wraps a pointer as oneDNN memory (no copy).
+dnnl::memory memory(const dnnl::memory::desc& md, const void* data);
+
+/// Runs p with args (plus a scratchpad sized for it) on this thread's stream and waits.
+/// oneDNN's OpenMP team is sized to kiln's thread count (1 inside a kiln parallel region).
+void execute(const char* op, const Primitive& p, std::unordered_map<int, dnnl::memory> args);
+
+/// A reorder primitive (with a user scratchpad) from src to dst layout; throws on failure.
+std::shared_ptr<const Primitive> make_reorder(const dnnl::memory::desc& src,
+                                              const dnnl::memory::desc& dst);
+
+/// Rethrows a dnnl::error as kiln::Error "[op] oneDNN error (status): text".
+[[noreturn]] void rethrow(const char* op, const dnnl::error& e);
+
+/// Number of primitives in the cache (for tests).
+size_t cache_size();
+
+}  // namespace kiln::onednn

@@ -1,0 +1,808 @@
+// Reductions of the eager CPU core (sum, mean, prod, max/min, amax/amin, argmax/argmin, var/std,
+// norm, logsumexp, all/any), the cumsum scan and softmax/log_softmax. Every reduction is planned
+// onto a dense [A, R, B] view of its input (see Note [reduction layout]) and run by one engine.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <type_traits>
+#include <vector>
+
+#include "kiln/functions.h"
+#include "tensor/internal.h"
+
+namespace kiln {
+namespace {
+
+using detail::convert;
+
+constexpr int64_t kGrain = 32768;   // elements of work below which a task is not split further
+constexpr int64_t kBlockB = 256;    // output columns one task owns when reducing an outer dim
+constexpr int64_t kChunkR = 65536;  // elements of one long reduction per task when R is split
+constexpr int kLanes = 16;          // independent accumulators of the row kernel (vectorisable)
+
+// Note [reduction layout]
+// A reduction reads its input as a dense [A, R, B] array: A outer outputs, R reduced elements,
+// B inner outputs, output o = a * B + b, element (a, r, b) at x[(a * R + r) * B + b]. Three
+// layouts reach the engine without a copy: a contiguous input whose reduced dims are one run
+// (B == 1 when the run is innermost, so rows are reduced; B > 1 when it is an outer run, so
+// rows of the input are accumulated into output vectors), and any input that is dense in the
+// order [kept..., reduced...] or [reduced..., kept...] (e.g. transposes). Anything else is
+// permuted to [kept..., reduced...] and copied once. The output is contiguous in the kept dims'
+// original order, which is exactly [A, B] in every case.
+struct Plan {
+  Tensor input;  // dense as [A, R, B] from data_ptr(); undefined when numel() == 0
+  int64_t A = 1, R = 1, B = 1;
+  std::vector<int64_t> out_sizes;
+};
+
+// True when t's elements are dense and row-major in the dim order perm (size-1 dims ignored).
+bool dense_in_order(const Tensor& t, const std::vector<int64_t>& perm) {
+  int64_t expected = 1;
+  for (auto it = perm.rbegin(); it != perm.rend(); ++it) {
+    if (t.size(*it) == 1) continue;
+    if (t.stride(*it) != expected) return false;
+    expected *= t.size(*it);
+  }
+  return true;
+}
+
+// dims: wrapped, unique dims to reduce (empty reduces nothing).
+Plan plan_reduction(const Tensor& self, const std::vector<int64_t>& dims, bool keepdim) {
+  const int64_t nd = self.dim();
+  std::vector<bool> reduced(nd, false);
+  for (int64_t d : dims) reduced[d] = true;
+  Plan p;
+  int64_t kept_numel = 1;
+  std::vector<int64_t> kept, red;
+  for (int64_t d = 0; d < nd; ++d) {
+    if (reduced[d]) {
+      p.R *= self.size(d);
+      red.push_back(d);
+      if (keepdim) p.out_sizes.push_back(1);
+    } else {
+      kept_numel *= self.size(d);
+      kept.push_back(d);
+      p.out_sizes.push_back(self.size(d));
+    }
+  }
+  if (self.numel() == 0) {
+    p.A = kept_numel;
+    return p;
+  }
+  if (self.is_contiguous()) {
+    // Among dims of size > 1, the reduced ones must be one consecutive run.
+    int64_t before = 1, after = 1;
+    int state = 0;  // 0: before the run, 1: inside it, 2: after it
+    bool one_run = true;
+    for (int64_t d = 0; d < nd; ++d) {
+      if (self.size(d) == 1) continue;
+      if (reduced[d]) {
+        if (state == 2) one_run = false;
+        state = 1;
+      } else {
+        if (state == 1) state = 2;
+        (state == 0 ? before : after) *= self.size(d);
+      }
+    }
+    if (one_run) {
+      p.input = self;
+      p.A = state == 0 ? kept_numel : before;
+      p.B = state == 0 ? 1 : after;
+      return p;
+    }
+  }
+  std::vector<int64_t> kept_first = kept, red_first = red;
+  kept_first.insert(kept_first.end(), red.begin(), red.end());
+  red_first.insert(red_first.end(), kept.begin(), kept.end());
+  if (dense_in_order(self, kept_first)) {
+    p.input = self;
+    p.A = kept_numel;
+  } else if (dense_in_order(self, red_first)) {
+    p.input = self;
+    p.B = kept_numel;
+  } else {
+    p.input = self.permute(kept_first).contiguous();
+    p.A = kept_numel;
+  }
+  return p;
+}
+
+// Reduces x[r0, r1) of one row with kLanes interleaved accumulators, so the loop vectorises
+// without reassociating a single accumulator.
+template <typename In, typename Acc, typename Map, typename Comb>
+inline Acc reduce_row(const In* x, int64_t r0, int64_t r1, int64_t o, Acc ident, const Map& map,
+                      const Comb& comb) {
+  Acc lanes[kLanes];
+  for (int j = 0; j < kLanes; ++j) lanes[j] = ident;
+  int64_t r = r0;
+  for (; r + kLanes <= r1; r += kLanes)
+    for (int j = 0; j < kLanes; ++j) lanes[j] = comb(lanes[j], map(x[r + j], r + j, o));
+  for (; r < r1; ++r) lanes[0] = comb(lanes[0], map(x[r], r, o));
+  for (int w = kLanes / 2; w > 0; w /= 2)
+    for (int j = 0; j < w; ++j) lanes[j] = comb(lanes[j], lanes[j + w]);
+  return lanes[0];
+}
+
+// The engine: for every output o, store(o, fold of comb over map(x, r, o) for r in [0, R)),
+// starting from ident (so R == 0 stores ident). comb must be associative and commutative up to
+// rounding; the split into tasks depends only on the shape, so results are reproducible.
+template <typename In, typename Acc, typename Map, typename Comb, typename Store>
+void run_reduction(const Plan& p, Acc ident, const Map& map, const Comb& comb, const Store& store) {
+  const int64_t A = p.A, R = p.R, B = p.B;
+  if (A == 0 || B == 0) return;
+  const In* x = p.input.defined() ? static_cast<const In*>(p.input.data_ptr()) : nullptr;
+  const int64_t blen = B == 1 ? 1 : std::min(B, kBlockB);
+  const int64_t nb = (B + blen - 1) / blen;
+  const int64_t outer = A * nb;
+  // Split long reductions only when there are too few outputs to keep the threads busy.
+  int64_t rlen = std::max<int64_t>(R, 1);
+  if (outer < 64 && R * blen > 2 * kChunkR) rlen = std::max<int64_t>(kChunkR / blen, 1);
+  const int64_t nr = (std::max<int64_t>(R, 1) + rlen - 1) / rlen;
+  std::vector<Acc> partial(nr > 1 ? static_cast<size_t>(A * B * nr) : 0);
+  auto emit = [&](int64_t o, int64_t rc, const Acc& acc) {
+    if (nr == 1)
+      store(o, acc);
+    else
+      partial[o * nr + rc] = acc;
+  };
+  const int64_t work = std::max<int64_t>(std::min(R, rlen) * blen, 1);
+  parallel_for(0, outer * nr, std::max<int64_t>(1, kGrain / work), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t rc = t % nr, ab = t / nr;
+      const int64_t a = ab / nb, bb = ab % nb;
+      const int64_t r0 = rc * rlen, r1 = std::min(R, r0 + rlen);
+      if (B == 1) {
+        emit(a, rc, reduce_row(x + a * R, r0, r1, a, ident, map, comb));
+        continue;
+      }
+      const int64_t b0 = bb * blen, bl = std::min(blen, B - b0), o0 = a * B + b0;
+      Acc buf[kBlockB];
+      for (int64_t j = 0; j < bl; ++j) buf[j] = ident;
+      for (int64_t r = r0; r < r1; ++r) {
+        const In* row = x + (a * R + r) * B + b0;
+        for (int64_t j = 0; j < bl; ++j) buf[j] = comb(buf[j], map(row[j], r, o0 + j));
+      }
+      for (int64_t j = 0; j < bl; ++j) emit(o0 + j, rc, buf[j]);
+    }
+  });
+  if (nr == 1) return;
+  parallel_for(0, A * B, std::max<int64_t>(1, kGrain / nr), [&](int64_t o0, int64_t o1) {
+    for (int64_t o = o0; o < o1; ++o) {
+      Acc acc = partial[o * nr];
+      for (int64_t rc = 1; rc < nr; ++rc) acc = comb(acc, partial[o * nr + rc]);
+      store(o, acc);
+    }
+  });
+}
+
+// ---- accumulators and combiners ------------------------------------------------------------
+
+// Sums accumulate integers and bools in int64 and every floating type in double.
+template <typename T>
+using sum_acc_t = std::conditional_t<std::is_integral_v<T>, int64_t, double>;
+
+template <typename T>
+inline bool is_nan(T v) {
+  if constexpr (std::is_floating_point_v<T>)
+    return v != v;
+  else
+    return false;
+}
+
+// Integer sums and products wrap like two's complement instead of overflowing (UB).
+struct Plus {
+  template <typename T>
+  T operator()(T a, T b) const {
+    if constexpr (std::is_integral_v<T>)
+      return static_cast<T>(static_cast<std::make_unsigned_t<T>>(a) +
+                            static_cast<std::make_unsigned_t<T>>(b));
+    else
+      return a + b;
+  }
+};
+struct Times {
+  template <typename T>
+  T operator()(T a, T b) const {
+    if constexpr (std::is_integral_v<T>)
+      return static_cast<T>(static_cast<std::make_unsigned_t<T>>(a) *
+                            static_cast<std::make_unsigned_t<T>>(b));
+    else
+      return a * b;
+  }
+};
+
+// The larger (kMax) or smaller of a and b; NaN wins, like torch.max.
+template <bool kMax>
+struct Extreme {
+  template <typename V>
+  V operator()(V a, V b) const {
+    if constexpr (std::is_same_v<V, bool>)
+      return kMax ? (a || b) : (a && b);
+    else
+      return ((kMax ? a > b : a < b) || is_nan(a)) ? a : b;
+  }
+};
+
+// The identity of Extreme<kMax> for V.
+template <bool kMax, typename V>
+constexpr V extreme_identity() {
+  if constexpr (std::is_same_v<V, bool>)
+    return !kMax;
+  else if constexpr (std::is_floating_point_v<V>)
+    return kMax ? -std::numeric_limits<V>::infinity() : std::numeric_limits<V>::infinity();
+  else
+    return kMax ? std::numeric_limits<V>::lowest() : std::numeric_limits<V>::max();
+}
+
+template <typename V>
+struct ValueIndex {
+  V v;
+  int64_t i;
+};
+
+// Extreme with the position: NaN wins, ties go to the lower index (the first occurrence).
+template <bool kMax>
+struct ExtremeIndex {
+  template <typename V>
+  ValueIndex<V> operator()(const ValueIndex<V>& a, const ValueIndex<V>& b) const {
+    const bool an = is_nan(a.v), bn = is_nan(b.v);
+    bool take_b;
+    if (an || bn)
+      take_b = bn && (!an || b.i < a.i);
+    else if (kMax ? b.v > a.v : b.v < a.v)
+      take_b = true;
+    else
+      take_b = b.v == a.v && b.i < a.i;
+    return take_b ? b : a;
+  }
+};
+
+// ---- argument handling ---------------------------------------------------------------------
+
+std::vector<int64_t> one_dim(const Tensor& self, int64_t dim, const char* op) {
+  const int64_t d = detail::wrap_dim(dim, self.dim(), op);
+  if (self.dim() == 0) return {};
+  return {d};
+}
+
+// Ops without an identity (max, argmax, ...) reject reducing over a zero-size dim.
+void check_no_empty_reduction(const Tensor& self, const std::vector<int64_t>& dims,
+                              const char* op) {
+  if (self.numel() != 0) return;
+  for (int64_t d : dims)
+    KILN_CHECK(self.size(d) != 0,
+               "[{}] cannot reduce over dim {} of size 0 because the op has no identity: got "
+               "input {}, expected a non-zero size in every reduced dim",
+               op, d, shape_str(self.sizes()));
+}
+
+// Whole-tensor forms (max(), argmax() without dim) of ops without an identity.
+void check_nonempty(const Tensor& self, const char* op) {
+  KILN_CHECK(self.numel() != 0,
+             "[{}] cannot reduce an empty tensor because the op has no identity: got input {}, "
+             "expected a non-empty input or a reduction dim",
+             op, shape_str(self.sizes()));
+}
+
+Tensor cast_if(const Tensor& self, std::optional<ScalarType> dtype) {
+  return dtype && *dtype != self.dtype() ? self.to(*dtype) : self;
+}
+
+// ---- sum / prod ----------------------------------------------------------------------------
+
+template <typename In, typename Out>
+void sum_prod_kernel(const Plan& p, const Tensor& out, bool is_prod) {
+  using Acc = sum_acc_t<Out>;
+  Out* o = out.data_ptr<Out>();
+  auto map = [](In v, int64_t, int64_t) { return convert<Acc>(v); };
+  auto store = [o](int64_t i, Acc a) { o[i] = convert<Out>(a); };
+  if (is_prod)
+    run_reduction<In>(p, Acc(1), map, Times{}, store);
+  else
+    run_reduction<In>(p, Acc(0), map, Plus{}, store);
+}
+
+// Sum-like result dtype: the dtype argument, else int64 for integral and bool inputs.
+Tensor sum_prod(const Tensor& self0, const std::vector<int64_t>& dims, bool keepdim,
+                std::optional<ScalarType> dtype, const char* op, bool is_prod) {
+  Tensor self = cast_if(self0, dtype);
+  const ScalarType in = self.dtype();
+  const ScalarType out_dtype = dtype ? *dtype : (is_integral(in, true) ? kLong : in);
+  Plan p = plan_reduction(self, dims, keepdim);
+  Tensor out = detail::make_empty(p.out_sizes, out_dtype);
+  KILN_DISPATCH_ALL_TYPES(in, op, [&] {
+    if (out_dtype == in)
+      sum_prod_kernel<scalar_t, scalar_t>(p, out, is_prod);
+    else
+      sum_prod_kernel<scalar_t, int64_t>(p, out, is_prod);
+  });
+  return out;
+}
+
+Tensor mean_impl(const Tensor& self, const std::vector<int64_t>& dims, bool keepdim,
+                 std::optional<ScalarType> dtype) {
+  const ScalarType t = dtype.value_or(self.dtype());
+  KILN_CHECK(is_floating_point(t),
+             "[mean] could not infer the output dtype: got {} dtype {}, expected a "
+             "floating-point dtype (float16, bfloat16, float32, float64)",
+             dtype ? "a dtype argument of" : "input", dtype_name(t));
+  Tensor x = cast_if(self, dtype);
+  Plan p = plan_reduction(x, dims, keepdim);
+  Tensor out = detail::make_empty(p.out_sizes, t);
+  KILN_DISPATCH_FLOATING_TYPES(t, "mean", [&] {
+    scalar_t* o = out.data_ptr<scalar_t>();
+    const double n = static_cast<double>(p.R);
+    run_reduction<scalar_t>(
+        p, 0.0, [](scalar_t v, int64_t, int64_t) { return convert<double>(v); }, Plus{},
+        [o, n](int64_t i, double a) { o[i] = convert<scalar_t>(a / n); });
+  });
+  return out;
+}
+
+// ---- max / min -----------------------------------------------------------------------------
+
+template <bool kMax>
+Tensor extreme_values(const Tensor& self, const std::vector<int64_t>& dims, bool keepdim,
+                      const char* op) {
+  check_no_empty_reduction(self, dims, op);
+  Plan p = plan_reduction(self, dims, keepdim);
+  Tensor out = detail::make_empty(p.out_sizes, self.dtype());
+  KILN_DISPATCH_ALL_TYPES(self.dtype(), op, [&] {
+    using V = opmath_t<scalar_t>;
+    scalar_t* o = out.data_ptr<scalar_t>();
+    run_reduction<scalar_t>(
+        p, extreme_identity<kMax, V>(), [](scalar_t v, int64_t, int64_t) { return convert<V>(v); },
+        Extreme<kMax>{}, [o](int64_t i, V a) { o[i] = convert<scalar_t>(a); });
+  });
+  return out;
+}
+
+// Values and int64 positions along the reduced dims (row-major when several are reduced).
+// values may be undefined (argmax/argmin).
+template <bool kMax, typename T>
+void extreme_index_kernel(const Plan& p, const Tensor& values, const Tensor& indices) {
+  using V = opmath_t<T>;
+  T* vo = values.defined() ? values.data_ptr<T>() : nullptr;
+  int64_t* io = indices.data_ptr<int64_t>();
+  const ValueIndex<V> ident{extreme_identity<kMax, V>(), std::numeric_limits<int64_t>::max()};
+  run_reduction<T>(
+      p, ident,
+      [](T v, int64_t r, int64_t) {
+        return ValueIndex<V>{convert<V>(v), r};
+      },
+      ExtremeIndex<kMax>{},
+      [vo, io](int64_t i, const ValueIndex<V>& a) {
+        if (vo) vo[i] = convert<T>(a.v);
+        io[i] = a.i;
+      });
+}
+
+template <bool kMax>
+std::tuple<Tensor, Tensor> extreme_dim(const Tensor& self, int64_t dim, bool keepdim,
+                                       const char* op) {
+  detail::check_cpu(self, op);
+  auto dims = one_dim(self, dim, op);
+  check_no_empty_reduction(self, dims, op);
+  Plan p = plan_reduction(self, dims, keepdim);
+  Tensor values = detail::make_empty(p.out_sizes, self.dtype());
+  Tensor indices = detail::make_empty(p.out_sizes, kLong);
+  KILN_DISPATCH_ALL_TYPES(self.dtype(), op,
+                          [&] { extreme_index_kernel<kMax, scalar_t>(p, values, indices); });
+  return {values, indices};
+}
+
+template <bool kMax>
+Tensor arg_extreme(const Tensor& self, std::optional<int64_t> dim, bool keepdim, const char* op) {
+  detail::check_cpu(self, op);
+  std::vector<int64_t> dims;
+  if (dim) {
+    dims = one_dim(self, *dim, op);
+    check_no_empty_reduction(self, dims, op);
+  } else {
+    check_nonempty(self, op);
+    dims = detail::wrap_dims({}, self.dim(), op);
+  }
+  Plan p = plan_reduction(self, dims, keepdim);
+  Tensor indices = detail::make_empty(p.out_sizes, kLong);
+  KILN_DISPATCH_NUMERIC_TYPES(self.dtype(), op,
+                              [&] { extreme_index_kernel<kMax, scalar_t>(p, Tensor(), indices); });
+  return indices;
+}
+
+// ---- var / std -----------------------------------------------------------------------------
+
+// Two passes in double: the mean of each output, then the sum of squared deviations from it.
+Tensor var_std(const Tensor& self, const std::vector<int64_t>& dims, bool unbiased, bool keepdim,
+               bool take_sqrt, const char* op) {
+  detail::check_floating(self, op);
+  Plan p = plan_reduction(self, dims, keepdim);
+  Tensor out = detail::make_empty(p.out_sizes, self.dtype());
+  KILN_DISPATCH_FLOATING_TYPES(self.dtype(), op, [&] {
+    using T = scalar_t;
+    std::vector<double> mean(static_cast<size_t>(p.A * p.B));
+    double* mu = mean.data();
+    const double n = static_cast<double>(p.R);
+    auto to_double = [](T v, int64_t, int64_t) { return convert<double>(v); };
+    run_reduction<T>(p, 0.0, to_double, Plus{}, [mu, n](int64_t i, double a) { mu[i] = a / n; });
+    const double divisor = std::max<double>(0.0, n - (unbiased ? 1.0 : 0.0));
+    T* o = out.data_ptr<T>();
+    run_reduction<T>(
+        p, 0.0,
+        [mu](T v, int64_t, int64_t i) {
+          const double d = convert<double>(v) - mu[i];
+          return d * d;
+        },
+        Plus{},
+        [o, divisor, take_sqrt](int64_t i, double a) {
+          const double v = a / divisor;
+          o[i] = convert<T>(take_sqrt ? std::sqrt(v) : v);
+        });
+  });
+  return out;
+}
+
+// ---- norm ----------------------------------------------------------------------------------
+
+Tensor norm_impl(const Tensor& self, const Scalar& p_scalar, const std::vector<int64_t>& dims,
+                 bool keepdim) {
+  detail::check_cpu(self, "norm");
+  KILN_CHECK(is_floating_point(self.dtype()),
+             "[norm] got input dtype {}, expected a floating-point dtype (float16, bfloat16, "
+             "float32, float64)",
+             dtype_name(self.dtype()));
+  const double pv = p_scalar.toDouble();
+  if (pv < 0 || std::isinf(pv)) check_no_empty_reduction(self, dims, "norm");
+  Plan p = plan_reduction(self, dims, keepdim);
+  Tensor out = detail::make_empty(p.out_sizes, self.dtype());
+  KILN_DISPATCH_FLOATING_TYPES(self.dtype(), "norm", [&] {
+    using T = scalar_t;
+    T* o = out.data_ptr<T>();
+    auto abs_of = [](T v, int64_t, int64_t) { return std::abs(convert<double>(v)); };
+    auto store = [o](int64_t i, double a) { o[i] = convert<T>(a); };
+    if (pv == 2.0) {
+      run_reduction<T>(
+          p, 0.0,
+          [](T v, int64_t, int64_t) {
+            const double d = convert<double>(v);
+            return d * d;
+          },
+          Plus{}, [o](int64_t i, double a) { o[i] = convert<T>(std::sqrt(a)); });
+    } else if (pv == 1.0) {
+      run_reduction<T>(p, 0.0, abs_of, Plus{}, store);
+    } else if (std::isinf(pv) && pv > 0) {
+      run_reduction<T>(p, 0.0, abs_of, Extreme<true>{}, store);
+    } else if (std::isinf(pv)) {
+      run_reduction<T>(p, std::numeric_limits<double>::infinity(), abs_of, Extreme<false>{}, store);
+    } else if (pv == 0.0) {
+      run_reduction<T>(
+          p, 0.0, [](T v, int64_t, int64_t) { return convert<double>(v) != 0.0 ? 1.0 : 0.0; },
+          Plus{}, store);
+    } else {
+      run_reduction<T>(
+          p, 0.0,
+          [pv](T v, int64_t, int64_t) { return std::pow(std::abs(convert<double>(v)), pv); },
+          Plus{}, [o, pv](int64_t i, double a) { o[i] = convert<T>(std::pow(a, 1.0 / pv)); });
+    }
+  });
+  return out;
+}
+
+// ---- all / any -----------------------------------------------------------------------------
+
+Tensor all_any(const Tensor& self, const std::vector<int64_t>& dims, bool keepdim, bool is_all,
+               const char* op) {
+  Plan p = plan_reduction(self, dims, keepdim);
+  Tensor out = detail::make_empty(p.out_sizes, kBool);
+  bool* o = out.data_ptr<bool>();
+  auto store = [o](int64_t i, bool a) { o[i] = a; };
+  KILN_DISPATCH_ALL_TYPES(self.dtype(), op, [&] {
+    auto map = [](scalar_t v, int64_t, int64_t) { return convert<bool>(v); };
+    if (is_all)
+      run_reduction<scalar_t>(p, true, map, Extreme<false>{}, store);
+    else
+      run_reduction<scalar_t>(p, false, map, Extreme<true>{}, store);
+  });
+  return out;
+}
+
+// ---- scans and softmax (output shaped like the input) --------------------------------------
+
+// [A, R, B] sizes of a contiguous tensor around dim d.
+struct Lines {
+  int64_t A = 1, R = 1, B = 1;
+};
+Lines lines_around(const Tensor& t, int64_t d) {
+  Lines l;
+  for (int64_t i = 0; i < t.dim(); ++i) {
+    if (i < d)
+      l.A *= t.size(i);
+    else if (i == d)
+      l.R = t.size(i);
+    else
+      l.B *= t.size(i);
+  }
+  return l;
+}
+
+template <typename In, typename Out>
+void cumsum_kernel(const Tensor& x, const Tensor& out, Lines l) {
+  using Acc = sum_acc_t<Out>;
+  const In* xi = x.data_ptr<In>();
+  Out* o = out.data_ptr<Out>();
+  const int64_t blen = l.B == 1 ? 1 : std::min(l.B, kBlockB);
+  const int64_t nb = (l.B + blen - 1) / blen;
+  const int64_t work = std::max<int64_t>(l.R * blen, 1);
+  parallel_for(0, l.A * nb, std::max<int64_t>(1, kGrain / work), [&](int64_t t0, int64_t t1) {
+    Acc buf[kBlockB];
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t a = t / nb, b0 = (t % nb) * blen, bl = std::min(blen, l.B - b0);
+      for (int64_t j = 0; j < bl; ++j) buf[j] = Acc(0);
+      for (int64_t r = 0; r < l.R; ++r) {
+        const int64_t base = (a * l.R + r) * l.B + b0;
+        for (int64_t j = 0; j < bl; ++j) {
+          buf[j] = Plus{}(buf[j], convert<Acc>(xi[base + j]));
+          o[base + j] = convert<Out>(buf[j]);
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void softmax_kernel(const Tensor& x, const Tensor& out, Lines l, bool log) {
+  using M = opmath_t<T>;
+  const T* xi = x.data_ptr<T>();
+  T* o = out.data_ptr<T>();
+  const int64_t R = l.R, B = l.B;
+  if (B == 1) {
+    parallel_for(0, l.A, std::max<int64_t>(1, kGrain / std::max<int64_t>(R, 1)),
+                 [&](int64_t a0, int64_t a1) {
+                   std::vector<M> e(log ? 0 : static_cast<size_t>(R));
+                   for (int64_t a = a0; a < a1; ++a) {
+                     const T* row = xi + a * R;
+                     T* orow = o + a * R;
+                     const M mx = reduce_row(
+                         row, 0, R, a, extreme_identity<true, M>(),
+                         [](T v, int64_t, int64_t) { return convert<M>(v); }, Extreme<true>{});
+                     double sum = 0;
+                     for (int64_t r = 0; r < R; ++r) {
+                       const M ev = std::exp(convert<M>(row[r]) - mx);
+                       if (!log) e[r] = ev;
+                       sum += ev;
+                     }
+                     if (log) {
+                       const M shift = mx + static_cast<M>(std::log(sum));
+                       for (int64_t r = 0; r < R; ++r)
+                         orow[r] = convert<T>(convert<M>(row[r]) - shift);
+                     } else {
+                       const M inv = static_cast<M>(1.0 / sum);
+                       for (int64_t r = 0; r < R; ++r) orow[r] = convert<T>(e[r] * inv);
+                     }
+                   }
+                 });
+    return;
+  }
+  const int64_t blen = std::min(B, kBlockB);
+  const int64_t nb = (B + blen - 1) / blen;
+  parallel_for(0, l.A * nb, std::max<int64_t>(1, kGrain / (R * blen)), [&](int64_t t0, int64_t t1) {
+    M mx[kBlockB];
+    double sum[kBlockB];
+    M shift[kBlockB];
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t a = t / nb, b0 = (t % nb) * blen, bl = std::min(blen, B - b0);
+      const T* base = xi + a * R * B + b0;
+      T* obase = o + a * R * B + b0;
+      for (int64_t j = 0; j < bl; ++j) {
+        mx[j] = extreme_identity<true, M>();
+        sum[j] = 0;
+      }
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t j = 0; j < bl; ++j)
+          mx[j] = Extreme<true>{}(mx[j], convert<M>(base[r * B + j]));
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t j = 0; j < bl; ++j) sum[j] += std::exp(convert<M>(base[r * B + j]) - mx[j]);
+      for (int64_t j = 0; j < bl; ++j)
+        shift[j] = log ? mx[j] + static_cast<M>(std::log(sum[j])) : static_cast<M>(1.0 / sum[j]);
+      for (int64_t r = 0; r < R; ++r)
+        for (int64_t j = 0; j < bl; ++j) {
+          const M v = convert<M>(base[r * B + j]);
+          obase[r * B + j] = convert<T>(log ? v - shift[j] : std::exp(v - mx[j]) * shift[j]);
+        }
+    }
+  });
+}
+
+Tensor softmax_impl(const Tensor& self, int64_t dim, std::optional<ScalarType> dtype, bool log,
+                    const char* op) {
+  detail::check_cpu(self, op);
+  const int64_t d = detail::wrap_dim(dim, self.dim(), op);
+  Tensor x = cast_if(self, dtype);
+  KILN_CHECK(is_floating_point(x.dtype()),
+             "[{}] got {} dtype {}, expected a floating-point dtype (pass dtype= to convert "
+             "integer inputs)",
+             op, dtype ? "a dtype argument of" : "input", dtype_name(x.dtype()));
+  Tensor out = detail::make_empty(x.sizes(), x.dtype());
+  if (x.numel() == 0) return out;
+  x = x.contiguous();
+  const Lines l = lines_around(x, d);
+  KILN_DISPATCH_FLOATING_TYPES(x.dtype(), op, [&] { softmax_kernel<scalar_t>(x, out, l, log); });
+  return out;
+}
+
+}  // namespace
+
+// ---- public API ----------------------------------------------------------------------------
+
+Tensor sum(const Tensor& self, std::optional<ScalarType> dtype) {
+  detail::check_cpu(self, "sum");
+  return sum_prod(self, detail::wrap_dims({}, self.dim(), "sum"), false, dtype, "sum", false);
+}
+
+Tensor sum(const Tensor& self, IntArrayRef dim, bool keepdim, std::optional<ScalarType> dtype) {
+  detail::check_cpu(self, "sum");
+  return sum_prod(self, detail::wrap_dims(dim, self.dim(), "sum"), keepdim, dtype, "sum", false);
+}
+
+Tensor mean(const Tensor& self, std::optional<ScalarType> dtype) {
+  detail::check_cpu(self, "mean");
+  return mean_impl(self, detail::wrap_dims({}, self.dim(), "mean"), false, dtype);
+}
+
+Tensor mean(const Tensor& self, IntArrayRef dim, bool keepdim, std::optional<ScalarType> dtype) {
+  detail::check_cpu(self, "mean");
+  return mean_impl(self, detail::wrap_dims(dim, self.dim(), "mean"), keepdim, dtype);
+}
+
+Tensor prod(const Tensor& self, std::optional<ScalarType> dtype) {
+  detail::check_cpu(self, "prod");
+  return sum_prod(self, detail::wrap_dims({}, self.dim(), "prod"), false, dtype, "prod", true);
+}
+
+Tensor prod(const Tensor& self, int64_t dim, bool keepdim, std::optional<ScalarType> dtype) {
+  detail::check_cpu(self, "prod");
+  return sum_prod(self, one_dim(self, dim, "prod"), keepdim, dtype, "prod", true);
+}
+
+Tensor max(const Tensor& self) {
+  detail::check_cpu(self, "max");
+  check_nonempty(self, "max");
+  return extreme_values<true>(self, detail::wrap_dims({}, self.dim(), "max"), false, "max");
+}
+
+Tensor min(const Tensor& self) {
+  detail::check_cpu(self, "min");
+  check_nonempty(self, "min");
+  return extreme_values<false>(self, detail::wrap_dims({}, self.dim(), "min"), false, "min");
+}
+
+std::tuple<Tensor, Tensor> max(const Tensor& self, int64_t dim, bool keepdim) {
+  return extreme_dim<true>(self, dim, keepdim, "max");
+}
+
+std::tuple<Tensor, Tensor> min(const Tensor& self, int64_t dim, bool keepdim) {
+  return extreme_dim<false>(self, dim, keepdim, "min");
+}
+
+Tensor amax(const Tensor& self, IntArrayRef dim, bool keepdim) {
+  detail::check_cpu(self, "amax");
+  return extreme_values<true>(self, detail::wrap_dims(dim, self.dim(), "amax"), keepdim, "amax");
+}
+
+Tensor amin(const Tensor& self, IntArrayRef dim, bool keepdim) {
+  detail::check_cpu(self, "amin");
+  return extreme_values<false>(self, detail::wrap_dims(dim, self.dim(), "amin"), keepdim, "amin");
+}
+
+Tensor argmax(const Tensor& self, std::optional<int64_t> dim, bool keepdim) {
+  return arg_extreme<true>(self, dim, keepdim, "argmax");
+}
+
+Tensor argmin(const Tensor& self, std::optional<int64_t> dim, bool keepdim) {
+  return arg_extreme<false>(self, dim, keepdim, "argmin");
+}
+
+Tensor var(const Tensor& self, bool unbiased) {
+  detail::check_cpu(self, "var");
+  return var_std(self, detail::wrap_dims({}, self.dim(), "var"), unbiased, false, false, "var");
+}
+
+Tensor var(const Tensor& self, IntArrayRef dim, bool unbiased, bool keepdim) {
+  detail::check_cpu(self, "var");
+  return var_std(self, detail::wrap_dims(dim, self.dim(), "var"), unbiased, keepdim, false, "var");
+}
+
+Tensor std(const Tensor& self, bool unbiased) {
+  detail::check_cpu(self, "std");
+  return var_std(self, detail::wrap_dims({}, self.dim(), "std"), unbiased, false, true, "std");
+}
+
+Tensor std(const Tensor& self, IntArrayRef dim, bool unbiased, bool keepdim) {
+  detail::check_cpu(self, "std");
+  return var_std(self, detail::wrap_dims(dim, self.dim(), "std"), unbiased, keepdim, true, "std");
+}
+
+Tensor norm(const Tensor& self, const Scalar& p) {
+  detail::check_cpu(self, "norm");
+  return norm_impl(self, p, detail::wrap_dims({}, self.dim(), "norm"), false);
+}
+
+Tensor norm(const Tensor& self, const Scalar& p, IntArrayRef dim, bool keepdim) {
+  detail::check_cpu(self, "norm");
+  return norm_impl(self, p, detail::wrap_dims(dim, self.dim(), "norm"), keepdim);
+}
+
+Tensor logsumexp(const Tensor& self, IntArrayRef dim, bool keepdim) {
+  detail::check_cpu(self, "logsumexp");
+  // Integral and bool inputs compute in the default float dtype, like libtorch.
+  Tensor x = is_integral(self.dtype(), true) ? self.to(get_default_dtype()) : self;
+  Plan p = plan_reduction(x, detail::wrap_dims(dim, x.dim(), "logsumexp"), keepdim);
+  Tensor out = detail::make_empty(p.out_sizes, x.dtype());
+  KILN_DISPATCH_FLOATING_TYPES(x.dtype(), "logsumexp", [&] {
+    using T = scalar_t;
+    using M = opmath_t<T>;
+    // Shift by the max, but by 0 where the max is infinite, so an all -inf slice gives -inf and
+    // a +inf element gives +inf instead of NaN.
+    std::vector<M> shift(static_cast<size_t>(p.A * p.B));
+    M* sh = shift.data();
+    run_reduction<T>(
+        p, extreme_identity<true, M>(), [](T v, int64_t, int64_t) { return convert<M>(v); },
+        Extreme<true>{}, [sh](int64_t i, M a) { sh[i] = std::isinf(a) ? M(0) : a; });
+    T* o = out.data_ptr<T>();
+    run_reduction<T>(
+        p, 0.0,
+        [sh](T v, int64_t, int64_t i) {
+          return static_cast<double>(std::exp(convert<M>(v) - sh[i]));
+        },
+        Plus{}, [o, sh](int64_t i, double a) { o[i] = convert<T>(std::log(a) + sh[i]); });
+  });
+  return out;
+}
+
+Tensor all(const Tensor& self) {
+  detail::check_cpu(self, "all");
+  return all_any(self, detail::wrap_dims({}, self.dim(), "all"), false, true, "all");
+}
+
+Tensor all(const Tensor& self, int64_t dim, bool keepdim) {
+  detail::check_cpu(self, "all");
+  return all_any(self, one_dim(self, dim, "all"), keepdim, true, "all");
+}
+
+Tensor any(const Tensor& self) {
+  detail::check_cpu(self, "any");
+  return all_any(self, detail::wrap_dims({}, self.dim(), "any"), false, false, "any");
+}
+
+Tensor any(const Tensor& self, int64_t dim, bool keepdim) {
+  detail::check_cpu(self, "any");
+  return all_any(self, one_dim(self, dim, "any"), keepdim, false, "any");
+}
+
+Tensor cumsum(const Tensor& self, int64_t dim, std::optional<ScalarType> dtype) {
+  detail::check_cpu(self, "cumsum");
+  const int64_t d = detail::wrap_dim(dim, self.dim(), "cumsum");
+  Tensor x = cast_if(self, dtype);
+  const ScalarType in = x.dtype();
+  const ScalarType out_dtype = dtype ? *dtype : (is_integral(in, true) ? kLong : in);
+  Tensor out = detail::make_empty(self.sizes(), out_dtype);
+  if (x.numel() == 0) return out;
+  x = x.contiguous();
+  const Lines l = lines_around(x, d);
+  KILN_DISPATCH_ALL_TYPES(in, "cumsum", [&] {
+    if (out_dtype == in)
+      cumsum_kernel<scalar_t, scalar_t>(x, out, l);
+    else
+      cumsum_kernel<scalar_t, int64_t>(x, out, l);
+  });
+  return out;
+}
+
+Tensor softmax(const Tensor& self, int64_t dim, std::optional<ScalarType> dtype) {
+  return softmax_impl(self, dim, dtype, false, "softmax");
+}
+
+Tensor log_softmax(const Tensor& self, int64_t dim, std::optional<ScalarType> dtype) {
+  return softmax_impl(self, dim, dtype, true, "log_softmax");
+}
+
+}  // namespace kiln
