@@ -48,12 +48,10 @@ class TensorImpl {
   bool requires_grad() const { return requires_grad_; }
   void set_requires_grad(bool r) { requires_grad_ = r; }
 
-  /// Version counter shared with every view of the same storage; bumped by in-place writes so
-  /// autograd can tell when a tensor it saved was modified.
-  uint32_t version() const { return version_->load(std::memory_order_relaxed); }
-  void bump_version() { version_->fetch_add(1, std::memory_order_relaxed); }
-  const std::shared_ptr<std::atomic<uint32_t>>& version_counter() const { return version_; }
-  void set_version_counter(std::shared_ptr<std::atomic<uint32_t>> v) { version_ = std::move(v); }
+  /// Version counter shared with every view of the same storage (it lives in the storage);
+  /// bumped by in-place writes so autograd can tell when a tensor it saved was modified.
+  uint32_t version() const { return storage_->version(); }
+  void bump_version() { storage_->bump_version(); }
 
   /// Autograd's per-tensor state (grad, grad_fn, hooks); null until the autograd layer sets it.
   std::shared_ptr<autograd::AutogradMeta> autograd_meta;
@@ -69,7 +67,6 @@ class TensorImpl {
   ScalarType dtype_;
   bool is_contiguous_ = true;
   bool requires_grad_ = false;
-  std::shared_ptr<std::atomic<uint32_t>> version_;
 };
 
 }  // namespace kiln

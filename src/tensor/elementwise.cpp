@@ -218,6 +218,46 @@ void binary_kernel(const Tensor& out, char* a, std::vector<int64_t> sa, char* b,
       });
 }
 
+// All operands contiguous with the output's shape: one flat loop, no stride bookkeeping.
+template <typename F, typename in_t>
+void flat_binary_kernel(const Tensor& out, const Tensor& a, const Tensor& b, F f) {
+  using M = opmath_t<in_t>;
+  using R = decltype(f(M{}, M{}));
+  using out_t = std::conditional_t<std::is_same_v<R, bool>, bool, in_t>;
+  auto* o = static_cast<out_t*>(out.data_ptr());
+  auto* x = static_cast<const in_t*>(a.data_ptr());
+  auto* y = static_cast<const in_t*>(b.data_ptr());
+  parallel_for(0, out.numel(), detail::kElementwiseGrain, [&](int64_t lo, int64_t hi) {
+    for (int64_t i = lo; i < hi; ++i)
+      o[i] = convert<out_t>(f(static_cast<M>(x[i]), static_cast<M>(y[i])));
+  });
+}
+
+template <typename F>
+void dispatch_flat_binary(const ops::OpInfo& oi, ScalarType compute, const Tensor& out,
+                          const Tensor& a, const Tensor& b, F f) {
+  if (oi.dtype_rule == ops::DtypeRule::IntToFloat) {
+    KILN_DISPATCH_FLOATING_TYPES(compute, oi.name,
+                                 [&] { flat_binary_kernel<F, scalar_t>(out, a, b, f); });
+  } else {
+    KILN_DISPATCH_ALL_TYPES(compute, oi.name, [&] { flat_binary_kernel<F, scalar_t>(out, a, b, f); });
+  }
+}
+
+void run_flat_binary(OpKind kind, const Tensor& out, const Tensor& a, const Tensor& b,
+                     ScalarType compute) {
+  const auto& oi = info(kind);
+  switch (kind) {
+#define KILN_BINARY_OP(Name, fn, r, t)                                  \
+  case OpKind::Name:                                                    \
+    dispatch_flat_binary(oi, compute, out, a, b, ops::scalar::Name{});  \
+    break;
+#include "kiln/ops/ops.def"
+    default:
+      KILN_ASSERT(false, "{} is not a binary op", oi.name);
+  }
+}
+
 // A binary operand after promotion: a tensor converted to the compute dtype, or a scalar held in
 // a small buffer of that dtype (stride 0).
 struct Operand {
@@ -293,8 +333,7 @@ Tensor binary_op(OpKind kind, const Arg& a, const Arg& b, Tensor* out, bool inpl
     if (dt.compute == a.t->dtype()) {
       check_integer_divisor(oi, dt.compute, b);
       Tensor dst = detail::make_empty(a.t->sizes(), dt.result);
-      Operand oa{*a.t}, ob{*b.t};
-      run_binary(kind, dst, oa, ob, dt.compute);
+      run_flat_binary(kind, dst, *a.t, *b.t, dt.compute);
       return dst;
     }
   }

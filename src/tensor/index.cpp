@@ -22,11 +22,16 @@ constexpr int64_t kGrain = 32768;
 template <typename F>
 void dispatch_bits(int64_t esize, const F& f) {
   switch (esize) {
-    case 1: return f(uint8_t{});
-    case 2: return f(uint16_t{});
-    case 4: return f(uint32_t{});
-    case 8: return f(uint64_t{});
-    default: KILN_ASSERT(false, "unexpected element size {}", esize);
+    case 1:
+      return f(uint8_t{});
+    case 2:
+      return f(uint16_t{});
+    case 4:
+      return f(uint32_t{});
+    case 8:
+      return f(uint64_t{});
+    default:
+      KILN_ASSERT(false, "unexpected element size {}", esize);
   }
 }
 
@@ -116,23 +121,26 @@ void check_index_shape(const Tensor& self, const Tensor& index, int64_t dim, con
   const int64_t nd = std::max<int64_t>(self.dim(), 1);
   KILN_CHECK(std::max<int64_t>(index.dim(), 1) == nd,
              "[{}] index tensor must have the same number of dimensions as self: got index of "
-             "sizes {} and self of sizes {}", op, shape_str(index.sizes()), shape_str(self.sizes()));
+             "sizes {} and self of sizes {}",
+             op, shape_str(index.sizes()), shape_str(self.sizes()));
   auto isz = nonempty_sizes(index), ssz = nonempty_sizes(self);
   for (int64_t d = 0; d < nd; ++d) {
     KILN_CHECK(d == dim || isz[d] <= ssz[d],
                "[{}] size does not match at dimension {}: expected index {} to be smaller than "
-               "self {} apart from dimension {}", op, d, shape_str(index.sizes()),
-               shape_str(self.sizes()), dim);
+               "self {} apart from dimension {}",
+               op, d, shape_str(index.sizes()), shape_str(self.sizes()), dim);
   }
   if (src == nullptr) return;
   KILN_CHECK(std::max<int64_t>(src->dim(), 1) == nd,
              "[{}] index tensor must have the same number of dimensions as src: got index of "
-             "sizes {} and src of sizes {}", op, shape_str(index.sizes()), shape_str(src->sizes()));
+             "sizes {} and src of sizes {}",
+             op, shape_str(index.sizes()), shape_str(src->sizes()));
   auto rsz = nonempty_sizes(*src);
   for (int64_t d = 0; d < nd; ++d) {
     KILN_CHECK(isz[d] <= rsz[d],
                "[{}] size does not match at dimension {}: expected index {} to be smaller than "
-               "src {}", op, d, shape_str(index.sizes()), shape_str(src->sizes()));
+               "src {}",
+               op, d, shape_str(index.sizes()), shape_str(src->sizes()));
   }
 }
 
@@ -149,7 +157,8 @@ Tensor& scatter_impl(Tensor& self, int64_t dim, const Tensor& index, const Tenso
   if (src != nullptr)
     KILN_CHECK(src->dtype() == self.dtype(),
                "[{}] expected self.dtype to be equal to src.dtype: got self of dtype {} and src "
-               "of dtype {}", op, dtype_name(self.dtype()), dtype_name(src->dtype()));
+               "of dtype {}",
+               op, dtype_name(self.dtype()), dtype_name(src->dtype()));
   if (index.numel() == 0) return self;
   check_index_shape(self, index, d, src, op);
 
@@ -230,7 +239,8 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     check_cpu(tensors[i], "cat", "tensors");
     KILN_CHECK(tensors[i].dim() > 0,
                "[cat] zero-dimensional tensor (at position {}) cannot be concatenated, expected "
-               "tensors with at least one dimension", i);
+               "tensors with at least one dimension",
+               i);
     dtype = i == 0 ? tensors[i].dtype() : promote_types(dtype, tensors[i].dtype());
     if (!ref && !skipped(tensors[i])) ref = i;
   }
@@ -246,14 +256,13 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
     if (skipped(t)) continue;
     KILN_CHECK(t.dim() == nd,
                "[cat] tensors must have the same number of dimensions: got {} for tensor {} of "
-               "sizes {} and {} for tensor {} of sizes {}", nd, *ref, shape_str(first.sizes()),
-               t.dim(), i, shape_str(t.sizes()));
+               "sizes {} and {} for tensor {} of sizes {}",
+               nd, *ref, shape_str(first.sizes()), t.dim(), i, shape_str(t.sizes()));
     for (int64_t k = 0; k < nd; ++k) {
       KILN_CHECK(k == d || t.size(k) == first.size(k),
                  "[cat] sizes of tensors must match except in dimension {}: expected size {} but "
                  "got size {} at dimension {} for tensor number {} in the list (sizes {} vs {})",
-                 d, first.size(k), t.size(k), k, i, shape_str(t.sizes()),
-                 shape_str(first.sizes()));
+                 d, first.size(k), t.size(k), k, i, shape_str(t.sizes()), shape_str(first.sizes()));
     }
     out_sizes[d] += t.size(d);
   }
@@ -303,12 +312,14 @@ Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
-  KILN_CHECK(!tensors.empty(), "[stack] got an empty list of tensors, expected at least one tensor");
+  KILN_CHECK(!tensors.empty(),
+             "[stack] got an empty list of tensors, expected at least one tensor");
   for (size_t i = 0; i < tensors.size(); ++i) {
     check_cpu(tensors[i], "stack", "tensors");
     KILN_CHECK(tensors[i].sizes().equals(tensors[0].sizes()),
                "[stack] expects each tensor to be equal size, but got {} at entry 0 and {} at "
-               "entry {}", shape_str(tensors[0].sizes()), shape_str(tensors[i].sizes()), i);
+               "entry {}",
+               shape_str(tensors[0].sizes()), shape_str(tensors[i].sizes()), i);
   }
   const int64_t d = wrap_dim(dim, tensors[0].dim() + 1, "stack");
   std::vector<Tensor> parts;
@@ -321,14 +332,16 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
 
 std::vector<Tensor> split(const Tensor& self, int64_t split_size, int64_t dim) {
   detail::check_defined(self, "split", "self");
-  KILN_CHECK(self.dim() != 0, "[split] expects at least a 1-dimensional tensor, got a 0-dim tensor");
+  KILN_CHECK(self.dim() != 0,
+             "[split] expects at least a 1-dimensional tensor, got a 0-dim tensor");
   const int64_t d = wrap_dim(dim, self.dim(), "split");
   KILN_CHECK(split_size >= 0, "[split] expects split_size be non-negative, but got split_size={}",
              split_size);
   const int64_t n = self.size(d);
   KILN_CHECK(split_size > 0 || n == 0,
              "[split] split_size can only be 0 if dimension size is 0, but got dimension size "
-             "of {} (dim {} of sizes {})", n, d, shape_str(self.sizes()));
+             "of {} (dim {} of sizes {})",
+             n, d, shape_str(self.sizes()));
   // A split_size larger than the dim gives one (short) split, like libtorch.
   const int64_t num = split_size == 0 ? 1 : std::max<int64_t>((n + split_size - 1) / split_size, 1);
   const int64_t last = split_size - (split_size * num - n);
@@ -341,17 +354,21 @@ std::vector<Tensor> split(const Tensor& self, int64_t split_size, int64_t dim) {
 
 std::vector<Tensor> split(const Tensor& self, IntArrayRef split_sizes, int64_t dim) {
   detail::check_defined(self, "split", "self");
-  KILN_CHECK(self.dim() != 0, "[split] expects at least a 1-dimensional tensor, got a 0-dim tensor");
+  KILN_CHECK(self.dim() != 0,
+             "[split] expects at least a 1-dimensional tensor, got a 0-dim tensor");
   const int64_t d = wrap_dim(dim, self.dim(), "split");
   int64_t total = 0;
   for (int64_t s : split_sizes) {
-    KILN_CHECK(s >= 0, "[split] expects split_sizes have only non-negative entries, but got "
-               "split_sizes={}", shape_str(split_sizes));
+    KILN_CHECK(s >= 0,
+               "[split] expects split_sizes have only non-negative entries, but got "
+               "split_sizes={}",
+               shape_str(split_sizes));
     total += s;
   }
   KILN_CHECK(total == self.size(d),
              "[split] expects split_sizes to sum exactly to {} (input tensor's size at dimension "
-             "{}), but got split_sizes={}", self.size(d), d, shape_str(split_sizes));
+             "{}), but got split_sizes={}",
+             self.size(d), d, shape_str(split_sizes));
   std::vector<Tensor> out;
   out.reserve(split_sizes.size());
   int64_t start = 0;
@@ -400,7 +417,8 @@ Tensor gather(const Tensor& self, int64_t dim, const Tensor& index) {
     const auto* sp = static_cast<const T*>(self.data_ptr());
     auto* op = static_cast<T*>(out.data_ptr());
     for_each_line<2>(isz, d, {self_st, cst}, [&](const int64_t* off) {
-      for (int64_t j = 0; j < line; ++j) op[off[1] + j * cs] = sp[off[0] + ip[off[1] + j * cs] * ss];
+      for (int64_t j = 0; j < line; ++j)
+        op[off[1] + j * cs] = sp[off[0] + ip[off[1] + j * cs] * ss];
     });
   });
   return out;
@@ -444,7 +462,8 @@ Tensor& masked_fill_(Tensor& self, const Tensor& mask, const Scalar& value) {
   auto shape = infer_broadcast_size(self.sizes(), mask.sizes(), "masked_fill_");
   KILN_CHECK(self.sizes().equals(shape),
              "[masked_fill_] mask of shape {} cannot be broadcast to self of shape {} (an in-place "
-             "op does not broadcast self)", shape_str(mask.sizes()), shape_str(self.sizes()));
+             "op does not broadcast self)",
+             shape_str(mask.sizes()), shape_str(self.sizes()));
   if (self.numel() == 0) return self;
   Tensor m = same_storage(mask, self) ? mask.clone() : mask;
   KILN_DISPATCH_ALL_TYPES(self.dtype(), "masked_fill_", [&] {
@@ -500,7 +519,8 @@ Tensor one_hot(const Tensor& self, int64_t num_classes) {
   } else {
     KILN_CHECK(num_classes > hi,
                "[one_hot] class values must be smaller than num_classes: got class {} with "
-               "num_classes {}", hi, num_classes);
+               "num_classes {}",
+               hi, num_classes);
   }
   shape.push_back(num_classes);
   Tensor out = zeros(shape, dtype(kLong));

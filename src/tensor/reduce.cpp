@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
 #include <type_traits>
 #include <vector>
 
@@ -138,7 +139,8 @@ void run_reduction(const Plan& p, Acc ident, const Map& map, const Comb& comb, c
   int64_t rlen = std::max<int64_t>(R, 1);
   if (outer < 64 && R * blen > 2 * kChunkR) rlen = std::max<int64_t>(kChunkR / blen, 1);
   const int64_t nr = (std::max<int64_t>(R, 1) + rlen - 1) / rlen;
-  std::vector<Acc> partial(nr > 1 ? static_cast<size_t>(A * B * nr) : 0);
+  // Not std::vector: vector<bool> packs bits, and tasks write neighbouring entries concurrently.
+  std::unique_ptr<Acc[]> partial(nr > 1 ? new Acc[static_cast<size_t>(A * B * nr)] : nullptr);
   auto emit = [&](int64_t o, int64_t rc, const Acc& acc) {
     if (nr == 1)
       store(o, acc);

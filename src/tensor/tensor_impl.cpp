@@ -14,8 +14,7 @@ TensorImpl::TensorImpl(Storage storage, ScalarType dtype, std::vector<int64_t> s
       sizes_(std::move(sizes)),
       strides_(std::move(strides)),
       storage_offset_(storage_offset),
-      dtype_(dtype),
-      version_(std::make_shared<std::atomic<uint32_t>>(0)) {
+      dtype_(dtype) {
   refresh();
 }
 

@@ -15,7 +15,6 @@ Tensor make_view(const Tensor& base, std::vector<int64_t> sizes, std::vector<int
                  int64_t offset) {
   auto impl = std::make_shared<TensorImpl>(base.impl()->storage(), base.dtype(), std::move(sizes),
                                            std::move(strides), offset);
-  impl->set_version_counter(base.impl()->version_counter());
   return Tensor(std::move(impl));
 }
 

@@ -2,7 +2,9 @@
 // share it. Each device type registers one Allocator (CPU here; CUDA's caching allocator later).
 #pragma once
 
+#include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <memory>
 
@@ -42,7 +44,12 @@ class StorageImpl {
   size_t nbytes() const { return nbytes_; }
   const Device& device() const { return device_; }
 
+  /// Counts in-place writes to this memory (see TensorImpl::version).
+  uint32_t version() const { return version_.load(std::memory_order_relaxed); }
+  void bump_version() { version_.fetch_add(1, std::memory_order_relaxed); }
+
  private:
+  std::atomic<uint32_t> version_{0};
   DataPtr data_;
   size_t nbytes_;
   Device device_;

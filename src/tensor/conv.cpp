@@ -1,0 +1,518 @@
+// Convolution and pooling of the eager CPU core: conv2d, max_pool2d, avg_pool2d and im2col.
+// float32/bfloat16 conv2d and (where semantics match exactly) avg_pool2d run on oneDNN; float64
+// conv2d is im2col + the GEMM of linalg.cpp's ops; max_pool2d and im2col are direct kernels.
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <vector>
+
+#include "kiln/functions.h"
+#include "tensor/internal.h"
+#include "tensor/onednn.h"
+
+namespace kiln {
+namespace {
+
+using detail::check_cpu;
+using detail::make_empty;
+
+constexpr int64_t kGrain = 32768;
+
+// Window geometry of a 2-D sliding op over an [H, W] plane.
+struct Window {
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+  int64_t oh = 0, ow = 0;
+};
+
+// An int or a pair of ints (libtorch's _pair): {k} means {k, k}.
+std::pair<int64_t, int64_t> pair_arg(const char* op, const char* name, IntArrayRef v) {
+  KILN_CHECK(v.size() == 1 || v.size() == 2,
+             "[{}] {} must be one int or two ints: got {}, expected 1 or 2 values.", op, name, v);
+  return {v[0], v.size() == 1 ? v[0] : v[1]};
+}
+
+Window make_window(const char* op, IntArrayRef kernel, IntArrayRef stride, IntArrayRef padding,
+                   IntArrayRef dilation) {
+  Window w;
+  std::tie(w.kh, w.kw) = pair_arg(op, "kernel_size", kernel);
+  std::tie(w.sh, w.sw) = stride.empty() ? std::pair{w.kh, w.kw} : pair_arg(op, "stride", stride);
+  std::tie(w.ph, w.pw) = pair_arg(op, "padding", padding);
+  std::tie(w.dh, w.dw) = pair_arg(op, "dilation", dilation);
+  KILN_CHECK(w.kh > 0 && w.kw > 0, "[{}] got kernel_size {}, expected positive values.", op,
+             kernel);
+  KILN_CHECK(w.sh > 0 && w.sw > 0, "[{}] got stride {}, expected positive values.", op, stride);
+  KILN_CHECK(w.ph >= 0 && w.pw >= 0, "[{}] got padding {}, expected non-negative values.", op,
+             padding);
+  KILN_CHECK(w.dh > 0 && w.dw > 0, "[{}] got dilation {}, expected positive values.", op,
+             dilation);
+  return w;
+}
+
+// Checks the input of a batched-or-not 2-D op: [C, H, W] or [N, C, H, W] with C, H, W > 0.
+void check_input_4d(const char* op, const Tensor& input) {
+  check_cpu(input, op, "input");
+  KILN_CHECK(input.dim() == 3 || input.dim() == 4,
+             "[{}] got input sizes {}, expected a 3-D [C, H, W] or 4-D [N, C, H, W] tensor.", op,
+             input.sizes());
+  bool nonempty = true;
+  for (int64_t d = input.dim() - 3; d < input.dim(); ++d) nonempty &= input.size(d) > 0;
+  KILN_CHECK(nonempty, "[{}] got input sizes {}, expected non-zero C, H and W (only the batch "
+             "may be empty).", op, input.sizes());
+}
+
+// Rows of the sliding-block grid: floor((in + 2p - d(k-1) - 1) / s) + 1 (negative: none fit).
+int64_t conv_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d) {
+  const int64_t span = in + 2 * p - d * (k - 1) - 1;
+  return span < 0 ? 0 : span / s + 1;
+}
+
+// libtorch's pooling_output_shape: ceil_mode rounds up, but the last window must start inside
+// the input or its left padding.
+int64_t pool_out_size(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
+  const int64_t num = in + 2 * p - d * (k - 1) - 1 + (ceil_mode ? s - 1 : 0);
+  int64_t out = (num >= 0 ? num / s : -((-num + s - 1) / s)) + 1;
+  if (ceil_mode && (out - 1) * s >= in + p) --out;
+  return out;
+}
+
+// [N, C, H, W] strides of a channels-last tensor ([N, H, W, C] in memory).
+bool is_channels_last(const Tensor& t) {
+  if (t.dim() != 4 || t.is_contiguous()) return false;
+  const int64_t c = t.size(1), h = t.size(2), w = t.size(3);
+  const int64_t want[4] = {h * w * c, 1, w * c, c};
+  for (int64_t d = 0; d < 4; ++d)
+    if (t.size(d) != 1 && t.stride(d) != want[d]) return false;
+  return true;
+}
+
+Tensor empty_nchw(int64_t n, int64_t c, int64_t h, int64_t w, ScalarType dt, bool channels_last) {
+  if (!channels_last) return make_empty({n, c, h, w}, dt);
+  return empty_strided({n, c, h, w}, {h * w * c, 1, w * c, c}, dt);
+}
+
+// ---- im2col kernel ------------------------------------------------------------------------
+// cols[(c*kh + i)*kw + j][y*ow + x] = x[c][y*sh - ph + i*dh][x*sw - pw + j*dw], 0 outside.
+// x is a contiguous [planes, H, W] block, cols a contiguous [planes*kh*kw, oh*ow] block.
+template <typename T>
+void im2col_kernel(const T* x, T* cols, int64_t planes, int64_t H, int64_t W, const Window& w) {
+  const int64_t L = w.oh * w.ow, rows = planes * w.kh * w.kw;
+  parallel_for(0, rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, L)),
+               [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) {
+      const int64_t j = r % w.kw, i = (r / w.kw) % w.kh, c = r / (w.kw * w.kh);
+      const T* plane = x + c * H * W;
+      T* out = cols + r * L;
+      for (int64_t y = 0; y < w.oh; ++y) {
+        const int64_t iy = y * w.sh - w.ph + i * w.dh;
+        T* orow = out + y * w.ow;
+        if (iy < 0 || iy >= H) {
+          std::fill(orow, orow + w.ow, T(0));
+          continue;
+        }
+        const T* irow = plane + iy * W;
+        const int64_t x0 = j * w.dw - w.pw;
+        for (int64_t xo = 0; xo < w.ow; ++xo) {
+          const int64_t ix = xo * w.sw + x0;
+          orow[xo] = ix >= 0 && ix < W ? irow[ix] : T(0);
+        }
+      }
+    }
+  });
+}
+
+// ---- conv2d -------------------------------------------------------------------------------
+// Returns false when oneDNN has no implementation for this signature. x is contiguous in NCHW
+// or NHWC (channels_last), out allocated in the same layout, w and bias contiguous.
+bool conv2d_onednn(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out,
+                   const Window& win, int64_t groups, bool channels_last) {
+  using tag = dnnl::memory::format_tag;
+  const dnnl::memory::data_type dt = *onednn::to_dnnl(x.dtype());
+  const int64_t O = w.size(0);
+  const dnnl::memory::dims src = {x.size(0), x.size(1), x.size(2), x.size(3)};
+  const dnnl::memory::dims dst = {out.size(0), O, out.size(2), out.size(3)};
+  const dnnl::memory::dims wd =
+      groups == 1 ? dnnl::memory::dims{O, w.size(1), win.kh, win.kw}
+                  : dnnl::memory::dims{groups, O / groups, w.size(1), win.kh, win.kw};
+  const tag act = channels_last ? tag::nhwc : tag::nchw;
+  const bool has_bias = bias.defined();
+  onednn::KeyBuilder key("conv2d");
+  key.add(static_cast<int64_t>(dt)).add(src).add(dst).add(wd).add(channels_last).add(has_bias);
+  key.add(IntArrayRef({win.sh, win.sw, win.ph, win.pw, win.dh, win.dw}));
+  auto prim = onednn::get_or_create("conv2d", key, [&] {
+    dnnl::memory::desc smd(src, dt, act), dmd(dst, dt, act);
+    dnnl::memory::desc user_wmd(wd, dt, groups == 1 ? tag::oihw : tag::goihw);
+    // Weights in the layout the implementation wants: plain weights force slow kernels
+    // (NHWC with plain OIHW weights falls back to oneDNN's reference convolution).
+    dnnl::memory::desc wmd(wd, dt, tag::any);
+    dnnl::memory::desc bmd = has_bias ? dnnl::memory::desc({O}, dt, tag::a) : dnnl::memory::desc();
+    // oneDNN's dilation counts the gaps (libtorch's minus one).
+    dnnl::convolution_forward::desc d(
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, smd, wmd, bmd,
+        dmd, {win.sh, win.sw}, {win.dh - 1, win.dw - 1}, {win.ph, win.pw}, {win.ph, win.pw});
+    dnnl::convolution_forward::primitive_desc pd(d, onednn::attr(), onednn::engine());
+    onednn::Primitive p;
+    p.primitive = dnnl::convolution_forward(pd);
+    p.scratchpad = pd.scratchpad_desc();
+    p.mds = {smd, user_wmd, pd.weights_desc(), bmd, dmd};
+    if (pd.weights_desc() != user_wmd)
+      p.reorders.push_back(onednn::make_reorder(user_wmd, pd.weights_desc()));
+    else
+      p.reorders.push_back(nullptr);
+    return p;
+  });
+  if (!prim) return false;
+  dnnl::memory wmem = onednn::memory(prim->mds[1], w.data_ptr());
+  Tensor wbuf;
+  if (prim->reorders[0]) {
+    wbuf = make_empty({static_cast<int64_t>(prim->mds[2].get_size())}, kByte);
+    dnnl::memory reordered = onednn::memory(prim->mds[2], wbuf.data_ptr());
+    onednn::execute("conv2d", *prim->reorders[0],
+                    {{DNNL_ARG_FROM, wmem}, {DNNL_ARG_TO, reordered}});
+    wmem = reordered;
+  }
+  std::unordered_map<int, dnnl::memory> args = {
+      {DNNL_ARG_SRC, onednn::memory(prim->mds[0], x.data_ptr())},
+      {DNNL_ARG_WEIGHTS, wmem},
+      {DNNL_ARG_DST, onednn::memory(prim->mds[4], out.data_ptr())}};
+  if (has_bias) args.emplace(DNNL_ARG_BIAS, onednn::memory(prim->mds[3], bias.data_ptr()));
+  onednn::execute("conv2d", *prim, std::move(args));
+  return true;
+}
+
+// Writes bias[o] (or zero) into every element of channel o of a contiguous [N, O, L] output.
+template <typename T>
+void fill_channels(T* out, const T* bias, int64_t N, int64_t O, int64_t L) {
+  parallel_for(0, N * O, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, L)),
+               [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) std::fill(out + r * L, out + (r + 1) * L,
+                                                bias ? bias[r % O] : T(0));
+  });
+}
+
+// im2col + GEMM for dtypes oneDNN lacks: per image, out[g] = W[g] @ cols[g] + bias.
+void conv2d_im2col(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& out,
+                   const Window& win, int64_t groups) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3), O = w.size(0);
+  const int64_t L = win.oh * win.ow, ckk = C / groups * win.kh * win.kw;
+  Tensor cols = make_empty({C * win.kh * win.kw, L}, x.dtype());
+  const Tensor wg = w.reshape({groups, O / groups, ckk});
+  KILN_DISPATCH_FLOATING_TYPES(x.dtype(), "conv2d", [&] {
+    const scalar_t* bp = bias.defined() ? bias.data_ptr<scalar_t>() : nullptr;
+    fill_channels<scalar_t>(out.data_ptr<scalar_t>(), bp, N, O, L);
+    for (int64_t n = 0; n < N; ++n) {
+      im2col_kernel<scalar_t>(x.data_ptr<scalar_t>() + n * C * H * W, cols.data_ptr<scalar_t>(),
+                              C, H, W, win);
+      // baddbmm(out[n], W, cols) with beta 1 adds onto the bias already written.
+      Tensor res = out.select(0, n).view({groups, O / groups, L});
+      Tensor prod = bmm(wg, cols.view({groups, ckk, L}));
+      res.add_(prod);
+    }
+  });
+}
+
+// ---- pooling kernels ----------------------------------------------------------------------
+template <typename T>
+void max_pool_kernel(const T* x, T* y, int64_t planes, int64_t H, int64_t W, const Window& w) {
+  using A = opmath_t<T>;
+  const int64_t work = w.oh * w.ow * w.kh * w.kw;
+  parallel_for(0, planes, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, work)),
+               [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const T* plane = x + p * H * W;
+      T* out = y + p * w.oh * w.ow;
+      for (int64_t oy = 0; oy < w.oh; ++oy) {
+        const int64_t y0 = oy * w.sh - w.ph;
+        // Kernel rows inside [0, H): i in [i0, i1).
+        const int64_t i0 = y0 < 0 ? (-y0 + w.dh - 1) / w.dh : 0;
+        const int64_t i1 = std::min(w.kh, H - y0 <= 0 ? 0 : (H - y0 + w.dh - 1) / w.dh);
+        for (int64_t ox = 0; ox < w.ow; ++ox) {
+          const int64_t x0 = ox * w.sw - w.pw;
+          const int64_t j0 = x0 < 0 ? (-x0 + w.dw - 1) / w.dw : 0;
+          const int64_t j1 = std::min(w.kw, W - x0 <= 0 ? 0 : (W - x0 + w.dw - 1) / w.dw);
+          A best = std::is_floating_point_v<A> ? -std::numeric_limits<A>::infinity()
+                                               : std::numeric_limits<A>::lowest();
+          for (int64_t i = i0; i < i1; ++i) {
+            const T* row = plane + (y0 + i * w.dh) * W + x0;
+            for (int64_t j = j0; j < j1; ++j) {
+              const A v = static_cast<A>(row[j * w.dw]);
+              // NaN wins, as in libtorch.
+              if constexpr (std::is_floating_point_v<A>) {
+                if (v > best || std::isnan(v)) best = v;
+              } else {
+                if (v > best) best = v;
+              }
+            }
+          }
+          out[oy * w.ow + ox] = static_cast<T>(best);
+        }
+      }
+    }
+  });
+}
+
+template <typename T>
+void avg_pool_kernel(const T* x, T* y, int64_t planes, int64_t H, int64_t W, const Window& w,
+                     bool count_include_pad, std::optional<int64_t> divisor_override) {
+  using A = opmath_t<T>;
+  const int64_t work = w.oh * w.ow * w.kh * w.kw;
+  parallel_for(0, planes, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, work)),
+               [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) {
+      const T* plane = x + p * H * W;
+      T* out = y + p * w.oh * w.ow;
+      for (int64_t oy = 0; oy < w.oh; ++oy) {
+        int64_t y0 = oy * w.sh - w.ph;
+        int64_t y1 = std::min(y0 + w.kh, H + w.ph);
+        const int64_t pool_h = y1 - y0;
+        y0 = std::max<int64_t>(y0, 0);
+        y1 = std::min(y1, H);
+        for (int64_t ox = 0; ox < w.ow; ++ox) {
+          int64_t x0 = ox * w.sw - w.pw;
+          int64_t x1 = std::min(x0 + w.kw, W + w.pw);
+          const int64_t pool_w = x1 - x0;
+          x0 = std::max<int64_t>(x0, 0);
+          x1 = std::min(x1, W);
+          if (y0 >= y1 || x0 >= x1) {
+            out[oy * w.ow + ox] = T(0);
+            continue;
+          }
+          A sum = 0;
+          for (int64_t iy = y0; iy < y1; ++iy)
+            for (int64_t ix = x0; ix < x1; ++ix) sum += static_cast<A>(plane[iy * W + ix]);
+          const int64_t div = divisor_override ? *divisor_override
+                              : count_include_pad ? pool_h * pool_w
+                                                  : (y1 - y0) * (x1 - x0);
+          out[oy * w.ow + ox] = static_cast<T>(sum / static_cast<A>(div));
+        }
+      }
+    }
+  });
+}
+
+// Returns false when oneDNN has no implementation. Only called where oneDNN's windows equal
+// libtorch's: no extra ceil_mode padding and no divisor_override.
+bool avg_pool_onednn(const Tensor& x, const Tensor& out, const Window& w, bool count_include_pad,
+                     bool channels_last) {
+  using tag = dnnl::memory::format_tag;
+  const dnnl::memory::data_type dt = *onednn::to_dnnl(x.dtype());
+  const dnnl::memory::dims src = {x.size(0), x.size(1), x.size(2), x.size(3)};
+  const dnnl::memory::dims dst = {out.size(0), out.size(1), out.size(2), out.size(3)};
+  onednn::KeyBuilder key("avg_pool2d");
+  key.add(static_cast<int64_t>(dt)).add(src).add(dst).add(channels_last).add(count_include_pad);
+  key.add(IntArrayRef({w.kh, w.kw, w.sh, w.sw, w.ph, w.pw}));
+  auto prim = onednn::get_or_create("avg_pool2d", key, [&] {
+    const tag t = channels_last ? tag::nhwc : tag::nchw;
+    dnnl::memory::desc smd(src, dt, t), dmd(dst, dt, t);
+    dnnl::pooling_v2_forward::desc d(
+        dnnl::prop_kind::forward_inference,
+        count_include_pad ? dnnl::algorithm::pooling_avg_include_padding
+                          : dnnl::algorithm::pooling_avg_exclude_padding,
+        smd, dmd, {w.sh, w.sw}, {w.kh, w.kw}, {0, 0}, {w.ph, w.pw}, {w.ph, w.pw});
+    dnnl::pooling_v2_forward::primitive_desc pd(d, onednn::attr(), onednn::engine());
+    onednn::Primitive p;
+    p.primitive = dnnl::pooling_v2_forward(pd);
+    p.scratchpad = pd.scratchpad_desc();
+    p.mds = {smd, dmd};
+    return p;
+  });
+  if (!prim) return false;
+  onednn::execute("avg_pool2d", *prim,
+                  {{DNNL_ARG_SRC, onednn::memory(prim->mds[0], x.data_ptr())},
+                   {DNNL_ARG_DST, onednn::memory(prim->mds[1], out.data_ptr())}});
+  return true;
+}
+
+// Shared checks and output geometry of max_pool2d/avg_pool2d.
+Window pool_window(const char* op, const Tensor& input, IntArrayRef kernel_size,
+                   IntArrayRef stride, IntArrayRef padding, IntArrayRef dilation,
+                   bool ceil_mode) {
+  check_input_4d(op, input);
+  Window w = make_window(op, kernel_size, stride, padding, dilation);
+  KILN_CHECK(w.ph <= w.kh / 2 && w.pw <= w.kw / 2,
+             "[{}] got padding {} and kernel_size {}, expected padding to be at most half of "
+             "the kernel size.",
+             op, padding, kernel_size);
+  const int64_t H = input.size(-2), W = input.size(-1);
+  w.oh = pool_out_size(H, w.kh, w.sh, w.ph, w.dh, ceil_mode);
+  w.ow = pool_out_size(W, w.kw, w.sw, w.pw, w.dw, ceil_mode);
+  KILN_CHECK(w.oh >= 1 && w.ow >= 1,
+             "[{}] output size is too small: got input sizes {}, which gives an output of "
+             "[{}, {}], expected at least 1 in each spatial dim (the kernel is larger than the "
+             "padded input).",
+             op, input.sizes(), w.oh, w.ow);
+  return w;
+}
+
+}  // namespace
+
+// ---- public ops ---------------------------------------------------------------------------
+Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, IntArrayRef stride,
+              IntArrayRef padding, IntArrayRef dilation, int64_t groups) {
+  check_cpu(input, "conv2d", "input");
+  check_cpu(weight, "conv2d", "weight");
+  KILN_CHECK(input.dim() == 3 || input.dim() == 4,
+             "[conv2d] got input sizes {}, expected a 3-D [C, H, W] or 4-D [N, C, H, W] tensor.",
+             input.sizes());
+  KILN_CHECK(weight.dim() == 4,
+             "[conv2d] got weight sizes {}, expected a 4-D [out_channels, in_channels / groups, "
+             "kH, kW] tensor.",
+             weight.sizes());
+  KILN_CHECK(input.dtype() == weight.dtype(),
+             "[conv2d] input and weight have different dtypes: got {} and {}, expected the same "
+             "dtype.",
+             dtype_name(input.dtype()), dtype_name(weight.dtype()));
+  KILN_CHECK(is_floating_point(input.dtype()),
+             "[conv2d] got dtype {}, expected a floating-point dtype.", dtype_name(input.dtype()));
+  KILN_CHECK(groups > 0, "[conv2d] got groups {}, expected a positive number.", groups);
+  Window win = make_window("conv2d", IntArrayRef(weight.sizes().begin() + 2, 2), stride, padding,
+                           dilation);
+  const bool batched = input.dim() == 4;
+  const Tensor x4 = batched ? input : input.unsqueeze(0);
+  const int64_t N = x4.size(0), C = x4.size(1), H = x4.size(2), W = x4.size(3);
+  const int64_t O = weight.size(0);
+  KILN_CHECK(weight.size(1) * groups == C,
+             "[conv2d] channels do not match: got input sizes {}, weight sizes {} and groups {}, "
+             "expected input channels ({}) == weight.size(1) * groups ({}).",
+             input.sizes(), weight.sizes(), groups, C, weight.size(1) * groups);
+  KILN_CHECK(O % groups == 0,
+             "[conv2d] got weight sizes {} and groups {}, expected out_channels ({}) divisible "
+             "by groups.",
+             weight.sizes(), groups, O);
+  if (bias.defined()) {
+    check_cpu(bias, "conv2d", "bias");
+    KILN_CHECK(bias.dim() == 1 && bias.size(0) == O,
+               "[conv2d] got bias sizes {}, expected [{}] (one per output channel).",
+               bias.sizes(), O);
+    KILN_CHECK(bias.dtype() == input.dtype(),
+               "[conv2d] input and bias have different dtypes: got {} and {}, expected the same "
+               "dtype.",
+               dtype_name(input.dtype()), dtype_name(bias.dtype()));
+  }
+  const int64_t ekh = win.dh * (win.kh - 1) + 1, ekw = win.dw * (win.kw - 1) + 1;
+  KILN_CHECK(H + 2 * win.ph >= ekh && W + 2 * win.pw >= ekw,
+             "[conv2d] kernel is larger than the padded input: got padded input size [{}, {}] "
+             "and effective kernel size [{}, {}] (kernel {} with dilation {}), expected the "
+             "kernel to fit.",
+             H + 2 * win.ph, W + 2 * win.pw, ekh, ekw, IntArrayRef(weight.sizes().begin() + 2, 2),
+             IntArrayRef(std::vector<int64_t>{win.dh, win.dw}));
+  win.oh = conv_out_size(H, win.kh, win.sh, win.ph, win.dh);
+  win.ow = conv_out_size(W, win.kw, win.sw, win.pw, win.dw);
+
+  const bool channels_last = is_channels_last(x4);
+  const Tensor x = channels_last ? x4 : x4.contiguous();
+  Tensor out = empty_nchw(N, O, win.oh, win.ow, input.dtype(), channels_last);
+  const Tensor b = bias.defined() ? bias.contiguous() : Tensor();
+  if (out.numel() > 0) {
+    if (C == 0) {
+      // No input channels: every output is the bias.
+      out.copy_(b.defined() ? b.view({1, O, 1, 1}) : zeros({1}, input.dtype()));
+    } else {
+      const Tensor w = weight.contiguous();
+      const ScalarType dt = input.dtype();
+      bool done = false;
+      if (dt != kDouble) done = conv2d_onednn(x, w, b, out, win, groups, channels_last);
+      if (!done && dt != kDouble && dt != kFloat) {
+        // No 16-bit convolution on this CPU: compute in float32, round once.
+        Tensor r = conv2d(x.to(kFloat), w.to(kFloat), b.defined() ? b.to(kFloat) : Tensor(),
+                          {win.sh, win.sw}, {win.ph, win.pw}, {win.dh, win.dw}, groups);
+        out.copy_(r);
+        done = true;
+      }
+      if (!done) {
+        if (channels_last) {
+          Tensor tmp = make_empty(out.sizes(), dt);
+          conv2d_im2col(x.contiguous(), w, b, tmp, win, groups);
+          out.copy_(tmp);
+        } else {
+          conv2d_im2col(x, w, b, out, win, groups);
+        }
+      }
+    }
+  }
+  return batched ? out : out.squeeze(0);
+}
+
+Tensor max_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stride,
+                  IntArrayRef padding, IntArrayRef dilation, bool ceil_mode) {
+  const Window w =
+      pool_window("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode);
+  KILN_CHECK(input.dtype() != kBool,
+             "[max_pool2d] got dtype bool, expected a numeric (non-bool) dtype.");
+  const int64_t H = input.size(-2), W = input.size(-1);
+  std::vector<int64_t> sizes = input.sizes().vec();
+  sizes[sizes.size() - 2] = w.oh;
+  sizes[sizes.size() - 1] = w.ow;
+  Tensor out = make_empty(sizes, input.dtype());
+  if (out.numel() == 0) return out;
+  const Tensor x = input.contiguous();
+  const int64_t planes = x.numel() / (H * W);
+  KILN_DISPATCH_NUMERIC_TYPES(input.dtype(), "max_pool2d", [&] {
+    max_pool_kernel<scalar_t>(x.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), planes, H, W, w);
+  });
+  return out;
+}
+
+Tensor avg_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stride,
+                  IntArrayRef padding, bool ceil_mode, bool count_include_pad,
+                  std::optional<int64_t> divisor_override) {
+  const Window w = pool_window("avg_pool2d", input, kernel_size, stride, padding, 1, ceil_mode);
+  const ScalarType dt = input.dtype();
+  KILN_CHECK(is_floating_point(dt) || dt == kLong,
+             "[avg_pool2d] got dtype {}, expected a floating-point dtype or int64.",
+             dtype_name(dt));
+  KILN_CHECK(!divisor_override || *divisor_override != 0,
+             "[avg_pool2d] got divisor_override 0, expected a non-zero divisor.");
+  const int64_t H = input.size(-2), W = input.size(-1);
+  const Tensor x4 = input.dim() == 4 ? input : input.unsqueeze(0);
+  const bool channels_last = is_channels_last(x4);
+  Tensor out = empty_nchw(x4.size(0), x4.size(1), w.oh, w.ow, dt, channels_last);
+  const Tensor result = input.dim() == 4 ? out : out.squeeze(0);
+  if (out.numel() == 0) return result;
+  // oneDNN's windows equal libtorch's unless ceil_mode adds a window reaching past the padding.
+  const bool same_windows = w.oh == pool_out_size(H, w.kh, w.sh, w.ph, 1, false) &&
+                            w.ow == pool_out_size(W, w.kw, w.sw, w.pw, 1, false);
+  if ((dt == kFloat || dt == kBFloat16 || dt == kHalf) && same_windows && !divisor_override) {
+    const Tensor x = channels_last ? x4 : x4.contiguous();
+    if (avg_pool_onednn(x, out, w, count_include_pad, channels_last)) return result;
+  }
+  const Tensor x = x4.contiguous();
+  Tensor y = channels_last ? make_empty(out.sizes(), dt) : out;
+  const int64_t planes = x.numel() / (H * W);
+  auto run = [&](auto tag) {
+    using T = decltype(tag);
+    avg_pool_kernel<T>(x.data_ptr<T>(), y.data_ptr<T>(), planes, H, W, w, count_include_pad,
+                       divisor_override);
+  };
+  if (dt == kLong) run(int64_t{});
+  else KILN_DISPATCH_FLOATING_TYPES(dt, "avg_pool2d", [&] { run(scalar_t{}); });
+  if (channels_last) out.copy_(y);
+  return result;
+}
+
+Tensor im2col(const Tensor& input, IntArrayRef kernel_size, IntArrayRef dilation,
+              IntArrayRef padding, IntArrayRef stride) {
+  check_input_4d("im2col", input);
+  Window w = make_window("im2col", kernel_size, stride, padding, dilation);
+  const Tensor x = (input.dim() == 4 ? input : input.unsqueeze(0)).contiguous();
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  w.oh = conv_out_size(H, w.kh, w.sh, w.ph, w.dh);
+  w.ow = conv_out_size(W, w.kw, w.sw, w.pw, w.dw);
+  KILN_CHECK(w.oh >= 1 && w.ow >= 1,
+             "[im2col] the sliding-block grid is empty: got input sizes {}, kernel_size {}, "
+             "dilation {}, padding {} and stride {}, expected the kernel to fit the padded "
+             "input.",
+             input.sizes(), kernel_size, dilation, padding, stride);
+  const int64_t rows = C * w.kh * w.kw, L = w.oh * w.ow;
+  Tensor out = make_empty({N, rows, L}, x.dtype());
+  KILN_DISPATCH_ALL_TYPES(x.dtype(), "im2col", [&] {
+    const scalar_t* xp = x.data_ptr<scalar_t>();
+    scalar_t* op = out.data_ptr<scalar_t>();
+    // Images one after another; each is split across the pool by rows.
+    for (int64_t n = 0; n < N; ++n)
+      im2col_kernel<scalar_t>(xp + n * C * H * W, op + n * rows * L, C, H, W, w);
+  });
+  return input.dim() == 4 ? out : out.squeeze(0);
+}
+
+}  // namespace kiln

@@ -1,0 +1,447 @@
+// Linear algebra of the eager CPU core: mm, bmm, addmm, matmul, linear and dot. Every op lowers
+// to one batched GEMM: float32/bfloat16 run on oneDNN's matmul (strided operands described by
+// memory descriptors, no copies), float64, integers and what oneDNN lacks on a blocked kernel.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kiln/functions.h"
+#include "tensor/internal.h"
+#include "tensor/onednn.h"
+
+namespace kiln {
+namespace {
+
+using detail::check_cpu;
+using detail::make_empty;
+
+// Elements of work per parallel chunk (like the elementwise kernels).
+constexpr int64_t kGrain = 32768;
+// Tiles of the blocked kernel: an accumulator tile of kRowTile x kColTile and a kDepthTile x
+// kColTile panel of the right operand stay in L2 while the depth loop runs.
+constexpr int64_t kRowTile = 32;
+constexpr int64_t kColTile = 256;
+constexpr int64_t kDepthTile = 128;
+
+// out[b] = alpha * (a[b] @ m[b]) + beta * out[b] + bias, with a [Ba, M, K], m [Bm, K, N] where
+// Ba and Bm are each 1 (broadcast over the batch) or B, out [B, M, N] contiguous, bias
+// undefined or a contiguous [N]. beta == 0 never reads out, so NaNs there do not leak through.
+struct Gemm {
+  Tensor a, m, out, bias;
+  Scalar alpha = 1, beta = 0;
+};
+
+bool is_zero(const Scalar& s) { return s.is_floating_point() ? s.toDouble() == 0 : s.toLong() == 0; }
+
+// ---- oneDNN path --------------------------------------------------------------------------
+// Strides oneDNN can take for a [B, R, C] operand without a copy: each matrix row-major or
+// column-major with a leading dimension that fits it, and batches that do not interleave.
+std::optional<dnnl::memory::dims> dnnl_strides(const Tensor& t) {
+  const int64_t b = t.size(0), r = t.size(1), c = t.size(2);
+  const int64_t sb = t.stride(0), sr = t.stride(1), sc = t.stride(2);
+  int64_t nr, nc, span;
+  if ((sc == 1 || c == 1) && (r == 1 || sr >= c)) {
+    nr = r == 1 ? c : sr;
+    nc = 1;
+    span = nr * (r - 1) + c;
+  } else if ((sr == 1 || r == 1) && (c == 1 || sc >= r)) {
+    nr = 1;
+    nc = c == 1 ? r : sc;
+    span = nc * (c - 1) + r;
+  } else {
+    return std::nullopt;
+  }
+  if (b > 1 && sb < span) return std::nullopt;
+  return dnnl::memory::dims{b == 1 ? span : sb, nr, nc};
+}
+
+// Returns false when oneDNN has no implementation for this signature.
+bool gemm_onednn(const Gemm& g, const char* op) {
+  using tag = dnnl::memory::format_tag;
+  const dnnl::memory::data_type dt = *onednn::to_dnnl(g.out.dtype());
+  Tensor a = g.a, m = g.m;
+  std::optional<dnnl::memory::dims> sa = dnnl_strides(a), sm = dnnl_strides(m);
+  if (!sa) {
+    a = a.contiguous();
+    sa = dnnl_strides(a);
+  }
+  if (!sm) {
+    m = m.contiguous();
+    sm = dnnl_strides(m);
+  }
+  const int64_t n = g.out.size(2);
+  const dnnl::memory::dims ad = {a.size(0), a.size(1), a.size(2)};
+  const dnnl::memory::dims md = {m.size(0), m.size(1), m.size(2)};
+  const dnnl::memory::dims od = {g.out.size(0), g.out.size(1), n};
+  const bool has_bias = g.bias.defined();
+  const double alpha = g.alpha.toDouble(), beta = g.beta.toDouble();
+
+  onednn::KeyBuilder key("matmul");
+  key.add(static_cast<int64_t>(dt)).add(ad).add(*sa).add(md).add(*sm).add(od);
+  key.add(has_bias).add_double(alpha).add_double(beta);
+  auto prim = onednn::get_or_create(op, key, [&] {
+    dnnl::memory::desc amd(ad, dt, *sa), mmd(md, dt, *sm), omd(od, dt, tag::abc);
+    dnnl::primitive_attr attr = onednn::attr();
+    if (alpha != 1) attr.set_output_scales(0, {static_cast<float>(alpha)});
+    if (beta != 0) {
+      dnnl::post_ops po;
+      po.append_sum(static_cast<float>(beta));
+      attr.set_post_ops(po);
+    }
+    dnnl::matmul::primitive_desc pd;
+    if (has_bias) {
+      dnnl::memory::desc bmd({1, 1, n}, dt, tag::abc);
+      pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(amd, mmd, bmd, omd), attr,
+                                        onednn::engine());
+    } else {
+      pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(amd, mmd, omd), attr,
+                                        onednn::engine());
+    }
+    onednn::Primitive p;
+    p.primitive = dnnl::matmul(pd);
+    p.scratchpad = pd.scratchpad_desc();
+    p.mds = {amd, mmd, omd, has_bias ? pd.bias_desc() : dnnl::memory::desc()};
+    return p;
+  });
+  if (!prim) return false;
+  std::unordered_map<int, dnnl::memory> args = {
+      {DNNL_ARG_SRC, onednn::memory(prim->mds[0], a.data_ptr())},
+      {DNNL_ARG_WEIGHTS, onednn::memory(prim->mds[1], m.data_ptr())},
+      {DNNL_ARG_DST, onednn::memory(prim->mds[2], g.out.data_ptr())}};
+  if (has_bias) args.emplace(DNNL_ARG_BIAS, onednn::memory(prim->mds[3], g.bias.data_ptr()));
+  onednn::execute(op, *prim, std::move(args));
+  return true;
+}
+
+// ---- blocked kernel -----------------------------------------------------------------------
+// Integers accumulate in uint64_t so overflow wraps like two's complement instead of being UB.
+template <typename T>
+using gemm_acc_t = std::conditional_t<std::is_integral_v<T>, uint64_t, opmath_t<T>>;
+
+template <typename A, typename T>
+inline A to_acc(T v) {
+  if constexpr (std::is_integral_v<T>) return static_cast<A>(static_cast<int64_t>(v));
+  else return static_cast<A>(static_cast<opmath_t<T>>(v));
+}
+
+template <typename A>
+A scalar_to_acc(const Scalar& s) {
+  if constexpr (std::is_integral_v<A>) return static_cast<A>(s.toLong());
+  else return static_cast<A>(s.toDouble());
+}
+
+template <typename T>
+void gemm_blocked(const Gemm& g) {
+  using A = gemm_acc_t<T>;
+  Tensor m = g.m.stride(2) == 1 || g.m.size(2) == 1 ? g.m : g.m.contiguous();
+  const T* ap = g.a.data_ptr<T>();
+  const T* mp = m.data_ptr<T>();
+  const T* bp = g.bias.defined() ? g.bias.data_ptr<T>() : nullptr;
+  T* op = g.out.data_ptr<T>();
+  const int64_t M = g.out.size(1), N = g.out.size(2), K = g.a.size(2);
+  const int64_t sab = g.a.size(0) == 1 ? 0 : g.a.stride(0), sam = g.a.stride(1),
+                sak = g.a.stride(2);
+  const int64_t smb = m.size(0) == 1 ? 0 : m.stride(0), smk = m.stride(1);
+  const A alpha = scalar_to_acc<A>(g.alpha), beta = scalar_to_acc<A>(g.beta);
+  const bool use_beta = !is_zero(g.beta);
+  const int64_t rows = g.out.size(0) * M;
+  const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, K * N));
+  parallel_for(0, rows, grain, [&](int64_t r0, int64_t r1) {
+    std::vector<A> acc(kRowTile * kColTile);
+    for (int64_t r = r0; r < r1;) {
+      const int64_t b = r / M, i0 = r % M;
+      const int64_t nrows = std::min({r1 - r, M - i0, kRowTile});
+      const T* abase = ap + b * sab + i0 * sam;
+      const T* mbase = mp + b * smb;
+      for (int64_t j0 = 0; j0 < N; j0 += kColTile) {
+        const int64_t nj = std::min(kColTile, N - j0);
+        std::fill(acc.begin(), acc.end(), A(0));
+        for (int64_t k0 = 0; k0 < K; k0 += kDepthTile) {
+          const int64_t k1 = std::min(K, k0 + kDepthTile);
+          for (int64_t i = 0; i < nrows; ++i) {
+            A* crow = acc.data() + i * kColTile;
+            const T* arow = abase + i * sam;
+            for (int64_t k = k0; k < k1; ++k) {
+              const A av = to_acc<A>(arow[k * sak]);
+              const T* mrow = mbase + k * smk + j0;
+              for (int64_t j = 0; j < nj; ++j) crow[j] += av * to_acc<A>(mrow[j]);
+            }
+          }
+        }
+        for (int64_t i = 0; i < nrows; ++i) {
+          T* orow = op + (r + i) * N + j0;
+          const A* crow = acc.data() + i * kColTile;
+          for (int64_t j = 0; j < nj; ++j) {
+            A v = alpha * crow[j];
+            if (use_beta) v += beta * to_acc<A>(orow[j]);
+            if (bp) v += to_acc<A>(bp[j0 + j]);
+            orow[j] = static_cast<T>(v);
+          }
+        }
+      }
+      r += nrows;
+    }
+  });
+}
+
+void gemm(const Gemm& g, const char* op) {
+  if (g.out.numel() == 0) return;
+  const ScalarType dt = g.out.dtype();
+  if ((dt == kFloat || dt == kBFloat16 || dt == kHalf) && g.a.size(2) > 0) {
+    if (gemm_onednn(g, op)) return;
+    if (dt != kFloat) {
+      // No 16-bit matmul on this CPU (oneDNN 2.6 has float16 only with AVX512-FP16): compute
+      // in float32 and round once at the end, as libtorch's CPU fallback does.
+      Gemm f = g;
+      f.a = g.a.to(kFloat);
+      f.m = g.m.to(kFloat);
+      if (g.bias.defined()) f.bias = g.bias.to(kFloat);
+      f.out = is_zero(g.beta) ? make_empty(g.out.sizes(), kFloat) : g.out.to(kFloat);
+      gemm(f, op);
+      Tensor out = g.out;
+      out.copy_(f.out);
+      return;
+    }
+  }
+  KILN_DISPATCH_NUMERIC_TYPES(dt, op, [&] { gemm_blocked<scalar_t>(g); });
+}
+
+// ---- argument checks ----------------------------------------------------------------------
+void check_dtypes(const char* op, const char* an, const Tensor& a, const char* bn,
+                  const Tensor& b) {
+  KILN_CHECK(a.dtype() == b.dtype(),
+             "[{}] {} and {} have different dtypes: got {} and {}, expected the same dtype.", op,
+             an, bn, dtype_name(a.dtype()), dtype_name(b.dtype()));
+}
+
+void check_numeric(const char* op, const Tensor& t) {
+  KILN_CHECK(t.dtype() != kBool, "[{}] got dtype bool, expected a numeric (non-bool) dtype.",
+             op);
+}
+
+// The sizes both batch shapes broadcast to (numpy rules), or an error naming both operands.
+std::vector<int64_t> broadcast_batch(const char* op, const Tensor& a, IntArrayRef ab,
+                                     const Tensor& b, IntArrayRef bb) {
+  const size_t n = std::max(ab.size(), bb.size());
+  std::vector<int64_t> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    const int64_t x = i < n - ab.size() ? 1 : ab[i - (n - ab.size())];
+    const int64_t y = i < n - bb.size() ? 1 : bb[i - (n - bb.size())];
+    KILN_CHECK(x == y || x == 1 || y == 1,
+               "[{}] batch dims do not broadcast: got sizes {} and {}, expected batch dims "
+               "{} and {} to be equal or 1 at each position.",
+               op, a.sizes(), b.sizes(), ab, bb);
+    out[i] = x == 1 ? y : x;
+  }
+  return out;
+}
+
+// t [...batch_t, r, c] as a [Bt, r, c] operand of a GEMM over `batch` (B elements): Bt is 1
+// when t has no batch to speak of (the GEMM broadcasts it), else B (a view when possible).
+Tensor batch_operand(const Tensor& t, const std::vector<int64_t>& batch, int64_t B) {
+  const int64_t r = t.size(-2), c = t.size(-1);
+  std::vector<int64_t> tb(t.sizes().begin(), t.sizes().end() - 2);
+  if (detail::prod_sizes(tb) == 1) return t.reshape({1, r, c});
+  if (tb == batch) return t.reshape({B, r, c});
+  std::vector<int64_t> full = batch;
+  full.push_back(r);
+  full.push_back(c);
+  return t.expand(full).reshape({B, r, c});
+}
+
+template <typename T>
+void dot_kernel(const Tensor& a, const Tensor& b, const Tensor& out) {
+  using A = std::conditional_t<std::is_integral_v<T>, uint64_t, double>;
+  const int64_t n = a.numel(), sa = a.stride(0), sb = b.stride(0);
+  const T* ap = a.data_ptr<T>();
+  const T* bp = b.data_ptr<T>();
+  // Fixed chunks summed in order: the result does not depend on the thread count.
+  const int64_t chunks = std::clamp<int64_t>(n / kGrain, 1, 256);
+  std::vector<A> part(chunks, A(0));
+  parallel_for(0, chunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      const int64_t lo = n * c / chunks, hi = n * (c + 1) / chunks;
+      A s = 0;
+      for (int64_t i = lo; i < hi; ++i) s += to_acc<A>(ap[i * sa]) * to_acc<A>(bp[i * sb]);
+      part[c] = s;
+    }
+  });
+  A s = 0;
+  for (A p : part) s += p;
+  *out.data_ptr<T>() = static_cast<T>(static_cast<std::conditional_t<std::is_integral_v<T>, A,
+                                                                      opmath_t<T>>>(s));
+}
+
+}  // namespace
+
+// ---- public ops ---------------------------------------------------------------------------
+Tensor mm(const Tensor& self, const Tensor& mat2) {
+  check_cpu(self, "mm", "self");
+  check_cpu(mat2, "mm", "mat2");
+  KILN_CHECK(self.dim() == 2 && mat2.dim() == 2,
+             "[mm] expected 2-D matrices: got sizes {} and {}.", self.sizes(), mat2.sizes());
+  check_dtypes("mm", "mat1", self, "mat2", mat2);
+  check_numeric("mm", self);
+  KILN_CHECK(self.size(1) == mat2.size(0),
+             "[mm] mat1 and mat2 shapes cannot be multiplied: got sizes {} and {}, expected "
+             "mat1.size(1) == mat2.size(0).",
+             self.sizes(), mat2.sizes());
+  const int64_t n = self.size(0), m = mat2.size(1);
+  Tensor out = make_empty({n, m}, self.dtype());
+  Gemm g;
+  g.a = self.unsqueeze(0);
+  g.m = mat2.unsqueeze(0);
+  g.out = out.view({1, n, m});
+  gemm(g, "mm");
+  return out;
+}
+
+Tensor bmm(const Tensor& self, const Tensor& mat2) {
+  check_cpu(self, "bmm", "self");
+  check_cpu(mat2, "bmm", "mat2");
+  KILN_CHECK(self.dim() == 3 && mat2.dim() == 3,
+             "[bmm] expected 3-D batches of matrices: got sizes {} and {}.", self.sizes(),
+             mat2.sizes());
+  check_dtypes("bmm", "batch1", self, "batch2", mat2);
+  check_numeric("bmm", self);
+  KILN_CHECK(self.size(0) == mat2.size(0) && self.size(2) == mat2.size(1),
+             "[bmm] batch shapes cannot be multiplied: got sizes {} and {}, expected "
+             "batch1.size(0) == batch2.size(0) and batch1.size(2) == batch2.size(1).",
+             self.sizes(), mat2.sizes());
+  const int64_t b = self.size(0), n = self.size(1), m = mat2.size(2);
+  Tensor out = make_empty({b, n, m}, self.dtype());
+  Gemm g;
+  g.a = self;
+  g.m = mat2;
+  g.out = out;
+  gemm(g, "bmm");
+  return out;
+}
+
+Tensor addmm(const Tensor& self, const Tensor& mat1, const Tensor& mat2, const Scalar& beta,
+             const Scalar& alpha) {
+  check_cpu(self, "addmm", "self");
+  check_cpu(mat1, "addmm", "mat1");
+  check_cpu(mat2, "addmm", "mat2");
+  KILN_CHECK(mat1.dim() == 2 && mat2.dim() == 2,
+             "[addmm] expected 2-D matrices: got mat1 sizes {} and mat2 sizes {}.", mat1.sizes(),
+             mat2.sizes());
+  check_dtypes("addmm", "mat1", mat1, "mat2", mat2);
+  check_dtypes("addmm", "self", self, "mat1", mat1);
+  check_numeric("addmm", mat1);
+  KILN_CHECK(mat1.size(1) == mat2.size(0),
+             "[addmm] mat1 and mat2 shapes cannot be multiplied: got sizes {} and {}, expected "
+             "mat1.size(1) == mat2.size(0).",
+             mat1.sizes(), mat2.sizes());
+  const int64_t n = mat1.size(0), m = mat2.size(1);
+  const std::vector<int64_t> target = {n, m};
+  bool broadcasts = self.dim() <= 2;
+  for (int64_t d = 0; broadcasts && d < self.dim(); ++d) {
+    const int64_t want = target[2 - self.dim() + d];
+    broadcasts = self.size(d) == want || self.size(d) == 1;
+  }
+  KILN_CHECK(broadcasts, "[addmm] self does not broadcast to the product: got self sizes {}, "
+             "expected a shape that broadcasts to {}.", self.sizes(), IntArrayRef(target));
+  Tensor out = make_empty(target, mat1.dtype());
+  Gemm g;
+  if (!is_zero(beta)) out.copy_(self);
+  g.a = mat1.unsqueeze(0);
+  g.m = mat2.unsqueeze(0);
+  g.out = out.view({1, n, m});
+  g.alpha = alpha;
+  g.beta = beta;
+  gemm(g, "addmm");
+  return out;
+}
+
+Tensor dot(const Tensor& self, const Tensor& other) {
+  check_cpu(self, "dot", "self");
+  check_cpu(other, "dot", "other");
+  KILN_CHECK(self.dim() == 1 && other.dim() == 1,
+             "[dot] expected 1-D tensors: got sizes {} and {}.", self.sizes(), other.sizes());
+  check_dtypes("dot", "self", self, "other", other);
+  check_numeric("dot", self);
+  KILN_CHECK(self.size(0) == other.size(0),
+             "[dot] got sizes {} and {}, expected both tensors to have the same number of "
+             "elements.",
+             self.sizes(), other.sizes());
+  Tensor out = make_empty({}, self.dtype());
+  KILN_DISPATCH_NUMERIC_TYPES(self.dtype(), "dot", [&] { dot_kernel<scalar_t>(self, other, out); });
+  return out;
+}
+
+Tensor matmul(const Tensor& self, const Tensor& other) {
+  check_cpu(self, "matmul", "self");
+  check_cpu(other, "matmul", "other");
+  const int64_t d1 = self.dim(), d2 = other.dim();
+  KILN_CHECK(d1 >= 1 && d2 >= 1,
+             "[matmul] both arguments need at least 1 dim: got {}-D and {}-D tensors of sizes "
+             "{} and {}.",
+             d1, d2, self.sizes(), other.sizes());
+  check_dtypes("matmul", "self", self, "other", other);
+  check_numeric("matmul", self);
+  if (d1 == 1 && d2 == 1) return dot(self, other);
+  // A 1-D operand is a row (left) or a column (right) whose dim is dropped from the result.
+  const Tensor a = d1 == 1 ? self.unsqueeze(0) : self;
+  const Tensor b = d2 == 1 ? other.unsqueeze(1) : other;
+  KILN_CHECK(a.size(-1) == b.size(-2),
+             "[matmul] shapes cannot be multiplied: got sizes {} and {}, expected "
+             "self.size(-1) == other.size({}).",
+             self.sizes(), other.sizes(), d2 == 1 ? 0 : -2);
+  const std::vector<int64_t> batch = broadcast_batch(
+      "matmul", self, IntArrayRef(a.sizes().begin(), a.dim() - 2), other,
+      IntArrayRef(b.sizes().begin(), b.dim() - 2));
+  const int64_t B = detail::prod_sizes(batch), n = a.size(-2), m = b.size(-1);
+  std::vector<int64_t> result = batch;
+  if (d1 >= 2) result.push_back(n);
+  if (d2 >= 2) result.push_back(m);
+  Tensor out = make_empty({B, n, m}, self.dtype());
+  if (out.numel() > 0) {
+    Gemm g;
+    g.a = batch_operand(a, batch, B);
+    g.m = batch_operand(b, batch, B);
+    g.out = out;
+    gemm(g, "matmul");
+  }
+  return out.view(result);
+}
+
+Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
+  check_cpu(input, "linear", "input");
+  check_cpu(weight, "linear", "weight");
+  if (bias.defined()) {
+    check_cpu(bias, "linear", "bias");
+    check_dtypes("linear", "input", input, "bias", bias);
+  }
+  KILN_CHECK(input.dim() >= 1, "[linear] got a 0-dim input, expected at least 1 dim.");
+  KILN_CHECK(weight.dim() == 1 || weight.dim() == 2,
+             "[linear] got weight sizes {}, expected [out_features, in_features].",
+             weight.sizes());
+  check_dtypes("linear", "input", input, "weight", weight);
+  check_numeric("linear", input);
+  if (weight.dim() == 1) {  // a single output feature whose dim is dropped, as in libtorch
+    Tensor r = matmul(input, weight);
+    return bias.defined() ? add(r, bias) : r;
+  }
+  const int64_t in = weight.size(1), out_features = weight.size(0);
+  KILN_CHECK(input.size(-1) == in,
+             "[linear] shapes cannot be multiplied: got input sizes {} and weight sizes {}, "
+             "expected input.size(-1) == weight.size(1).",
+             input.sizes(), weight.sizes());
+  std::vector<int64_t> result(input.sizes().begin(), input.sizes().end() - 1);
+  const int64_t rows = detail::prod_sizes(result);
+  result.push_back(out_features);
+  const bool fuse_bias = bias.defined() && bias.dim() == 1 && bias.size(0) == out_features;
+  Tensor out = make_empty({rows, out_features}, input.dtype());
+  Gemm g;
+  g.a = (input.dim() == 2 ? input : input.reshape({rows, in})).unsqueeze(0);
+  g.m = weight.t().unsqueeze(0);  // [in, out] view: oneDNN reads the weight transposed in place
+  g.out = out.view({1, rows, out_features});
+  if (fuse_bias) g.bias = bias.contiguous();
+  gemm(g, "linear");
+  out = out.view(result);
+  if (bias.defined() && !fuse_bias) out = add(out, bias);
+  return out;
+}
+
+}  // namespace kiln
