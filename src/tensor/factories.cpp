@@ -100,7 +100,9 @@ Tensor zeros(IntArrayRef sizes, const TensorOptions& options) {
   return finish(t, options);
 }
 
-Tensor ones(IntArrayRef sizes, const TensorOptions& options) { return full(sizes, 1, options); }
+Tensor ones(IntArrayRef sizes, const TensorOptions& options) {
+  return full(sizes, 1, options.has_dtype() ? options : options.dtype(get_default_dtype()));
+}
 
 Tensor full(IntArrayRef sizes, const Scalar& value, const TensorOptions& options) {
   TensorOptions o = options.has_dtype() ? options : options.dtype(value.type());

@@ -115,7 +115,7 @@ void check_long_index(const Tensor& index, const char* op) {
              dtype_name(index.dtype()));
 }
 
-// index.size(d) <= other.size(d) for all d (except `dim` when skip_dim), with equal dim counts.
+// Equal dim counts, index.size(d) <= self.size(d) for d != dim and <= src.size(d) for every d.
 void check_index_shape(const Tensor& self, const Tensor& index, int64_t dim, const Tensor* src,
                        const char* op) {
   const int64_t nd = std::max<int64_t>(self.dim(), 1);
