@@ -21,7 +21,7 @@ template <typename T, size_t N>
 class TensorAccessor;
 
 namespace indexing {
-struct TensorIndex;
+class TensorIndex;
 }
 
 class Tensor {
