@@ -22,6 +22,8 @@ Device::Device(const std::string& spec) : type_(DeviceType::CPU), index_(-1) {
     KILN_CHECK(ec == std::errc() && ptr == idx.data() + idx.size() && value >= 0 && value < 32768,
                "[Device] got device string '{}', expected a non-negative index after ':'", spec);
     index_ = static_cast<int16_t>(value);
+    KILN_CHECK(type_ != DeviceType::CPU || index_ == 0,
+               "[Device] got '{}': CPU device index must be -1 or zero", spec);
   }
 }
 

@@ -17,6 +17,17 @@ namespace {
 
 thread_local bool t_in_parallel = false;
 
+// One parallel region: its own chunk counter and pending count, shared by the caller and the
+// workers through a shared_ptr, so a worker that wakes late can only ever see an exhausted job,
+// never claim a chunk of the next region.
+struct Job {
+  const std::function<void(int64_t, int64_t)>* fn;
+  int64_t begin, end, num_chunks;
+  std::atomic<int64_t> next{0};
+  int64_t pending;  // guarded by ThreadPool::mutex_
+  std::exception_ptr error;  // guarded by ThreadPool::mutex_
+};
+
 class ThreadPool {
  public:
   explicit ThreadPool(int n) { resize(n); }
@@ -36,43 +47,44 @@ class ThreadPool {
            const std::function<void(int64_t, int64_t)>& fn) {
     std::lock_guard<std::mutex> region(region_mutex_);
     int64_t n = end - begin;
-    int64_t max_chunks = (n + grain - 1) / std::max<int64_t>(grain, 1);
-    int64_t chunks = std::min<int64_t>(num_threads_, max_chunks);
+    int64_t max_chunks = std::max<int64_t>(1, n / std::max<int64_t>(grain, 1));
+    auto job = std::make_shared<Job>();
+    job->fn = &fn;
+    job->begin = begin;
+    job->end = end;
+    job->num_chunks = std::min<int64_t>(num_threads_, max_chunks);
+    job->pending = job->num_chunks;
     {
       std::lock_guard<std::mutex> lk(mutex_);
-      fn_ = &fn;
-      begin_ = begin;
-      end_ = end;
-      num_chunks_ = chunks;
-      next_chunk_.store(0);
-      pending_ = chunks;
-      error_ = nullptr;
+      job_ = job;
       ++generation_;
     }
     cv_.notify_all();
-    work();
+    work(*job);
     std::unique_lock<std::mutex> lk(mutex_);
-    done_cv_.wait(lk, [&] { return pending_ == 0; });
-    fn_ = nullptr;
-    if (error_) std::rethrow_exception(error_);
+    done_cv_.wait(lk, [&] { return job->pending == 0; });
+    job_.reset();
+    if (job->error) std::rethrow_exception(job->error);
   }
 
  private:
-  void work() {
+  void work(Job& job) {
     t_in_parallel = true;
     for (;;) {
-      int64_t c = next_chunk_.fetch_add(1);
-      if (c >= num_chunks_) break;
-      int64_t n = end_ - begin_;
-      int64_t lo = begin_ + n * c / num_chunks_, hi = begin_ + n * (c + 1) / num_chunks_;
+      int64_t c = job.next.fetch_add(1);
+      if (c >= job.num_chunks) break;
+      int64_t n = job.end - job.begin;
+      int64_t lo = job.begin + n * c / job.num_chunks;
+      int64_t hi = job.begin + n * (c + 1) / job.num_chunks;
+      std::exception_ptr err;
       try {
-        (*fn_)(lo, hi);
+        (*job.fn)(lo, hi);
       } catch (...) {
-        std::lock_guard<std::mutex> lk(mutex_);
-        if (!error_) error_ = std::current_exception();
+        err = std::current_exception();
       }
       std::lock_guard<std::mutex> lk(mutex_);
-      if (--pending_ == 0) done_cv_.notify_all();
+      if (err && !job.error) job.error = err;
+      if (--job.pending == 0) done_cv_.notify_all();
     }
     t_in_parallel = false;
   }
@@ -80,14 +92,15 @@ class ThreadPool {
   void worker_loop() {
     uint64_t seen = 0;
     for (;;) {
+      std::shared_ptr<Job> job;
       {
         std::unique_lock<std::mutex> lk(mutex_);
         cv_.wait(lk, [&] { return stopping_ || generation_ != seen; });
         if (stopping_) return;
         seen = generation_;
-        if (fn_ == nullptr) continue;
+        job = job_;
       }
-      work();
+      if (job) work(*job);
     }
   }
 
@@ -108,10 +121,7 @@ class ThreadPool {
   int num_threads_ = 1;
   bool stopping_ = false;
   uint64_t generation_ = 0;
-  const std::function<void(int64_t, int64_t)>* fn_ = nullptr;
-  int64_t begin_ = 0, end_ = 0, num_chunks_ = 0, pending_ = 0;
-  std::atomic<int64_t> next_chunk_{0};
-  std::exception_ptr error_;
+  std::shared_ptr<Job> job_;
 };
 
 int default_threads() {

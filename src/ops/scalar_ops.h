@@ -54,7 +54,8 @@ struct Tan { template <class T> T operator()(T x) const { return tan(x); } };
 struct Tanh { template <class T> T operator()(T x) const { return tanh(x); } };
 struct Sigmoid { template <class T> T operator()(T x) const { return T(1) / (T(1) + exp(-x)); } };
 struct Relu {
-  template <class T> T operator()(T x) const { return x > T(0) ? x : T(0); }
+  // NaN propagates, like clamp_min(x, 0).
+  template <class T> T operator()(T x) const { return x < T(0) ? T(0) : x; }
 };
 // Exact (erf) GELU, torch's default approximate='none'.
 struct Gelu {
@@ -128,6 +129,9 @@ struct Pow {
 struct Remainder {
   template <class T> T operator()(T a, T b) const {
     if constexpr (kIsInt<T>) {
+      if constexpr (std::is_signed_v<T>) {
+        if (b == T(-1)) return 0;  // a % -1 is 0; computing it traps for the minimum value
+      }
       T r = static_cast<T>(a % b);
       if (r != 0 && ((r < 0) != (b < 0))) r = static_cast<T>(r + b);
       return r;

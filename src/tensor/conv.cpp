@@ -18,6 +18,8 @@ using detail::check_cpu;
 using detail::make_empty;
 
 constexpr int64_t kGrain = 32768;
+// Multiply-adds per oneDNN convolution thread (see linalg.cpp).
+constexpr int64_t kMacGrain = 1 << 17;
 
 // Window geometry of a 2-D sliding op over an [H, W] plane.
 struct Window {
@@ -44,8 +46,7 @@ Window make_window(const char* op, IntArrayRef kernel, IntArrayRef stride, IntAr
   KILN_CHECK(w.sh > 0 && w.sw > 0, "[{}] got stride {}, expected positive values.", op, stride);
   KILN_CHECK(w.ph >= 0 && w.pw >= 0, "[{}] got padding {}, expected non-negative values.", op,
              padding);
-  KILN_CHECK(w.dh > 0 && w.dw > 0, "[{}] got dilation {}, expected positive values.", op,
-             dilation);
+  KILN_CHECK(w.dh > 0 && w.dw > 0, "[{}] got dilation {}, expected positive values.", op, dilation);
   return w;
 }
 
@@ -57,8 +58,10 @@ void check_input_4d(const char* op, const Tensor& input) {
              input.sizes());
   bool nonempty = true;
   for (int64_t d = input.dim() - 3; d < input.dim(); ++d) nonempty &= input.size(d) > 0;
-  KILN_CHECK(nonempty, "[{}] got input sizes {}, expected non-zero C, H and W (only the batch "
-             "may be empty).", op, input.sizes());
+  KILN_CHECK(nonempty,
+             "[{}] got input sizes {}, expected non-zero C, H and W (only the batch "
+             "may be empty).",
+             op, input.sizes());
 }
 
 // Rows of the sliding-block grid: floor((in + 2p - d(k-1) - 1) / s) + 1 (negative: none fit).
@@ -99,26 +102,26 @@ void im2col_kernel(const T* x, T* cols, int64_t planes, int64_t H, int64_t W, co
   const int64_t L = w.oh * w.ow, rows = planes * w.kh * w.kw;
   parallel_for(0, rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, L)),
                [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) {
-      const int64_t j = r % w.kw, i = (r / w.kw) % w.kh, c = r / (w.kw * w.kh);
-      const T* plane = x + c * H * W;
-      T* out = cols + r * L;
-      for (int64_t y = 0; y < w.oh; ++y) {
-        const int64_t iy = y * w.sh - w.ph + i * w.dh;
-        T* orow = out + y * w.ow;
-        if (iy < 0 || iy >= H) {
-          std::fill(orow, orow + w.ow, T(0));
-          continue;
-        }
-        const T* irow = plane + iy * W;
-        const int64_t x0 = j * w.dw - w.pw;
-        for (int64_t xo = 0; xo < w.ow; ++xo) {
-          const int64_t ix = xo * w.sw + x0;
-          orow[xo] = ix >= 0 && ix < W ? irow[ix] : T(0);
-        }
-      }
-    }
-  });
+                 for (int64_t r = r0; r < r1; ++r) {
+                   const int64_t j = r % w.kw, i = (r / w.kw) % w.kh, c = r / (w.kw * w.kh);
+                   const T* plane = x + c * H * W;
+                   T* out = cols + r * L;
+                   for (int64_t y = 0; y < w.oh; ++y) {
+                     const int64_t iy = y * w.sh - w.ph + i * w.dh;
+                     T* orow = out + y * w.ow;
+                     if (iy < 0 || iy >= H) {
+                       std::fill(orow, orow + w.ow, T(0));
+                       continue;
+                     }
+                     const T* irow = plane + iy * W;
+                     const int64_t x0 = j * w.dw - w.pw;
+                     for (int64_t xo = 0; xo < w.ow; ++xo) {
+                       const int64_t ix = xo * w.sw + x0;
+                       orow[xo] = ix >= 0 && ix < W ? irow[ix] : T(0);
+                     }
+                   }
+                 }
+               });
 }
 
 // ---- conv2d -------------------------------------------------------------------------------
@@ -139,7 +142,9 @@ bool conv2d_onednn(const Tensor& x, const Tensor& w, const Tensor& bias, const T
   onednn::KeyBuilder key("conv2d");
   key.add(static_cast<int64_t>(dt)).add(src).add(dst).add(wd).add(channels_last).add(has_bias);
   key.add(IntArrayRef({win.sh, win.sw, win.ph, win.pw, win.dh, win.dw}));
-  auto prim = onednn::get_or_create("conv2d", key, [&] {
+  const int64_t macs = out.numel() * w.size(1) * win.kh * win.kw;
+  const int threads = onednn::threads_for(macs, kMacGrain);
+  auto prim = onednn::get_or_create("conv2d", key, threads, [&] {
     dnnl::memory::desc smd(src, dt, act), dmd(dst, dt, act);
     dnnl::memory::desc user_wmd(wd, dt, groups == 1 ? tag::oihw : tag::goihw);
     // Weights in the layout the implementation wants: plain weights force slow kernels
@@ -148,34 +153,35 @@ bool conv2d_onednn(const Tensor& x, const Tensor& w, const Tensor& bias, const T
     dnnl::memory::desc bmd = has_bias ? dnnl::memory::desc({O}, dt, tag::a) : dnnl::memory::desc();
     // oneDNN's dilation counts the gaps (libtorch's minus one).
     dnnl::convolution_forward::desc d(
-        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, smd, wmd, bmd,
-        dmd, {win.sh, win.sw}, {win.dh - 1, win.dw - 1}, {win.ph, win.pw}, {win.ph, win.pw});
+        dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct, smd, wmd, bmd, dmd,
+        {win.sh, win.sw}, {win.dh - 1, win.dw - 1}, {win.ph, win.pw}, {win.ph, win.pw});
     dnnl::convolution_forward::primitive_desc pd(d, onednn::attr(), onednn::engine());
     onednn::Primitive p;
     p.primitive = dnnl::convolution_forward(pd);
     p.scratchpad = pd.scratchpad_desc();
     p.mds = {smd, user_wmd, pd.weights_desc(), bmd, dmd};
     if (pd.weights_desc() != user_wmd)
-      p.reorders.push_back(onednn::make_reorder(user_wmd, pd.weights_desc()));
+      p.reorders.push_back(onednn::make_reorder(user_wmd, pd.weights_desc(), threads));
     else
       p.reorders.push_back(nullptr);
     return p;
   });
   if (!prim) return false;
-  dnnl::memory wmem = onednn::memory(prim->mds[1], w.data_ptr());
+  dnnl::memory wmem = onednn::memory("conv2d", prim->mds[1], w.data_ptr());
   Tensor wbuf;
   if (prim->reorders[0]) {
     wbuf = make_empty({static_cast<int64_t>(prim->mds[2].get_size())}, kByte);
-    dnnl::memory reordered = onednn::memory(prim->mds[2], wbuf.data_ptr());
+    dnnl::memory reordered = onednn::memory("conv2d", prim->mds[2], wbuf.data_ptr());
     onednn::execute("conv2d", *prim->reorders[0],
                     {{DNNL_ARG_FROM, wmem}, {DNNL_ARG_TO, reordered}});
     wmem = reordered;
   }
   std::unordered_map<int, dnnl::memory> args = {
-      {DNNL_ARG_SRC, onednn::memory(prim->mds[0], x.data_ptr())},
+      {DNNL_ARG_SRC, onednn::memory("conv2d", prim->mds[0], x.data_ptr())},
       {DNNL_ARG_WEIGHTS, wmem},
-      {DNNL_ARG_DST, onednn::memory(prim->mds[4], out.data_ptr())}};
-  if (has_bias) args.emplace(DNNL_ARG_BIAS, onednn::memory(prim->mds[3], bias.data_ptr()));
+      {DNNL_ARG_DST, onednn::memory("conv2d", prim->mds[4], out.data_ptr())}};
+  if (has_bias)
+    args.emplace(DNNL_ARG_BIAS, onednn::memory("conv2d", prim->mds[3], bias.data_ptr()));
   onednn::execute("conv2d", *prim, std::move(args));
   return true;
 }
@@ -185,9 +191,9 @@ template <typename T>
 void fill_channels(T* out, const T* bias, int64_t N, int64_t O, int64_t L) {
   parallel_for(0, N * O, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, L)),
                [&](int64_t r0, int64_t r1) {
-    for (int64_t r = r0; r < r1; ++r) std::fill(out + r * L, out + (r + 1) * L,
-                                                bias ? bias[r % O] : T(0));
-  });
+                 for (int64_t r = r0; r < r1; ++r)
+                   std::fill(out + r * L, out + (r + 1) * L, bias ? bias[r % O] : T(0));
+               });
 }
 
 // im2col + GEMM for dtypes oneDNN lacks: per image, out[g] = W[g] @ cols[g] + bias.
@@ -201,8 +207,8 @@ void conv2d_im2col(const Tensor& x, const Tensor& w, const Tensor& bias, const T
     const scalar_t* bp = bias.defined() ? bias.data_ptr<scalar_t>() : nullptr;
     fill_channels<scalar_t>(out.data_ptr<scalar_t>(), bp, N, O, L);
     for (int64_t n = 0; n < N; ++n) {
-      im2col_kernel<scalar_t>(x.data_ptr<scalar_t>() + n * C * H * W, cols.data_ptr<scalar_t>(),
-                              C, H, W, win);
+      im2col_kernel<scalar_t>(x.data_ptr<scalar_t>() + n * C * H * W, cols.data_ptr<scalar_t>(), C,
+                              H, W, win);
       // baddbmm(out[n], W, cols) with beta 1 adds onto the bias already written.
       Tensor res = out.select(0, n).view({groups, O / groups, L});
       Tensor prod = bmm(wg, cols.view({groups, ckk, L}));
@@ -216,39 +222,40 @@ template <typename T>
 void max_pool_kernel(const T* x, T* y, int64_t planes, int64_t H, int64_t W, const Window& w) {
   using A = opmath_t<T>;
   const int64_t work = w.oh * w.ow * w.kh * w.kw;
-  parallel_for(0, planes, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, work)),
-               [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      const T* plane = x + p * H * W;
-      T* out = y + p * w.oh * w.ow;
-      for (int64_t oy = 0; oy < w.oh; ++oy) {
-        const int64_t y0 = oy * w.sh - w.ph;
-        // Kernel rows inside [0, H): i in [i0, i1).
-        const int64_t i0 = y0 < 0 ? (-y0 + w.dh - 1) / w.dh : 0;
-        const int64_t i1 = std::min(w.kh, H - y0 <= 0 ? 0 : (H - y0 + w.dh - 1) / w.dh);
-        for (int64_t ox = 0; ox < w.ow; ++ox) {
-          const int64_t x0 = ox * w.sw - w.pw;
-          const int64_t j0 = x0 < 0 ? (-x0 + w.dw - 1) / w.dw : 0;
-          const int64_t j1 = std::min(w.kw, W - x0 <= 0 ? 0 : (W - x0 + w.dw - 1) / w.dw);
-          A best = std::is_floating_point_v<A> ? -std::numeric_limits<A>::infinity()
-                                               : std::numeric_limits<A>::lowest();
-          for (int64_t i = i0; i < i1; ++i) {
-            const T* row = plane + (y0 + i * w.dh) * W + x0;
-            for (int64_t j = j0; j < j1; ++j) {
-              const A v = static_cast<A>(row[j * w.dw]);
-              // NaN wins, as in libtorch.
-              if constexpr (std::is_floating_point_v<A>) {
-                if (v > best || std::isnan(v)) best = v;
-              } else {
-                if (v > best) best = v;
+  parallel_for(
+      0, planes, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, work)),
+      [&](int64_t p0, int64_t p1) {
+        for (int64_t p = p0; p < p1; ++p) {
+          const T* plane = x + p * H * W;
+          T* out = y + p * w.oh * w.ow;
+          for (int64_t oy = 0; oy < w.oh; ++oy) {
+            const int64_t y0 = oy * w.sh - w.ph;
+            // Kernel rows inside [0, H): i in [i0, i1).
+            const int64_t i0 = y0 < 0 ? (-y0 + w.dh - 1) / w.dh : 0;
+            const int64_t i1 = std::min(w.kh, H - y0 <= 0 ? 0 : (H - y0 + w.dh - 1) / w.dh);
+            for (int64_t ox = 0; ox < w.ow; ++ox) {
+              const int64_t x0 = ox * w.sw - w.pw;
+              const int64_t j0 = x0 < 0 ? (-x0 + w.dw - 1) / w.dw : 0;
+              const int64_t j1 = std::min(w.kw, W - x0 <= 0 ? 0 : (W - x0 + w.dw - 1) / w.dw);
+              A best = std::is_floating_point_v<A> ? -std::numeric_limits<A>::infinity()
+                                                   : std::numeric_limits<A>::lowest();
+              for (int64_t i = i0; i < i1; ++i) {
+                const T* row = plane + (y0 + i * w.dh) * W + x0;
+                for (int64_t j = j0; j < j1; ++j) {
+                  const A v = static_cast<A>(row[j * w.dw]);
+                  // NaN wins, as in libtorch.
+                  if constexpr (std::is_floating_point_v<A>) {
+                    if (v > best || std::isnan(v)) best = v;
+                  } else {
+                    if (v > best) best = v;
+                  }
+                }
               }
+              out[oy * w.ow + ox] = static_cast<T>(best);
             }
           }
-          out[oy * w.ow + ox] = static_cast<T>(best);
         }
-      }
-    }
-  });
+      });
 }
 
 template <typename T>
@@ -258,36 +265,37 @@ void avg_pool_kernel(const T* x, T* y, int64_t planes, int64_t H, int64_t W, con
   const int64_t work = w.oh * w.ow * w.kh * w.kw;
   parallel_for(0, planes, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, work)),
                [&](int64_t p0, int64_t p1) {
-    for (int64_t p = p0; p < p1; ++p) {
-      const T* plane = x + p * H * W;
-      T* out = y + p * w.oh * w.ow;
-      for (int64_t oy = 0; oy < w.oh; ++oy) {
-        int64_t y0 = oy * w.sh - w.ph;
-        int64_t y1 = std::min(y0 + w.kh, H + w.ph);
-        const int64_t pool_h = y1 - y0;
-        y0 = std::max<int64_t>(y0, 0);
-        y1 = std::min(y1, H);
-        for (int64_t ox = 0; ox < w.ow; ++ox) {
-          int64_t x0 = ox * w.sw - w.pw;
-          int64_t x1 = std::min(x0 + w.kw, W + w.pw);
-          const int64_t pool_w = x1 - x0;
-          x0 = std::max<int64_t>(x0, 0);
-          x1 = std::min(x1, W);
-          if (y0 >= y1 || x0 >= x1) {
-            out[oy * w.ow + ox] = T(0);
-            continue;
-          }
-          A sum = 0;
-          for (int64_t iy = y0; iy < y1; ++iy)
-            for (int64_t ix = x0; ix < x1; ++ix) sum += static_cast<A>(plane[iy * W + ix]);
-          const int64_t div = divisor_override ? *divisor_override
-                              : count_include_pad ? pool_h * pool_w
-                                                  : (y1 - y0) * (x1 - x0);
-          out[oy * w.ow + ox] = static_cast<T>(sum / static_cast<A>(div));
-        }
-      }
-    }
-  });
+                 for (int64_t p = p0; p < p1; ++p) {
+                   const T* plane = x + p * H * W;
+                   T* out = y + p * w.oh * w.ow;
+                   for (int64_t oy = 0; oy < w.oh; ++oy) {
+                     int64_t y0 = oy * w.sh - w.ph;
+                     int64_t y1 = std::min(y0 + w.kh, H + w.ph);
+                     const int64_t pool_h = y1 - y0;
+                     y0 = std::max<int64_t>(y0, 0);
+                     y1 = std::min(y1, H);
+                     for (int64_t ox = 0; ox < w.ow; ++ox) {
+                       int64_t x0 = ox * w.sw - w.pw;
+                       int64_t x1 = std::min(x0 + w.kw, W + w.pw);
+                       const int64_t pool_w = x1 - x0;
+                       x0 = std::max<int64_t>(x0, 0);
+                       x1 = std::min(x1, W);
+                       if (y0 >= y1 || x0 >= x1) {
+                         out[oy * w.ow + ox] = T(0);
+                         continue;
+                       }
+                       A sum = 0;
+                       for (int64_t iy = y0; iy < y1; ++iy)
+                         for (int64_t ix = x0; ix < x1; ++ix)
+                           sum += static_cast<A>(plane[iy * W + ix]);
+                       const int64_t div = divisor_override    ? *divisor_override
+                                           : count_include_pad ? pool_h * pool_w
+                                                               : (y1 - y0) * (x1 - x0);
+                       out[oy * w.ow + ox] = static_cast<T>(sum / static_cast<A>(div));
+                     }
+                   }
+                 }
+               });
 }
 
 // Returns false when oneDNN has no implementation. Only called where oneDNN's windows equal
@@ -301,7 +309,8 @@ bool avg_pool_onednn(const Tensor& x, const Tensor& out, const Window& w, bool c
   onednn::KeyBuilder key("avg_pool2d");
   key.add(static_cast<int64_t>(dt)).add(src).add(dst).add(channels_last).add(count_include_pad);
   key.add(IntArrayRef({w.kh, w.kw, w.sh, w.sw, w.ph, w.pw}));
-  auto prim = onednn::get_or_create("avg_pool2d", key, [&] {
+  const int threads = onednn::threads_for(out.numel() * w.kh * w.kw, kGrain);
+  auto prim = onednn::get_or_create("avg_pool2d", key, threads, [&] {
     const tag t = channels_last ? tag::nhwc : tag::nchw;
     dnnl::memory::desc smd(src, dt, t), dmd(dst, dt, t);
     dnnl::pooling_v2_forward::desc d(
@@ -318,15 +327,14 @@ bool avg_pool_onednn(const Tensor& x, const Tensor& out, const Window& w, bool c
   });
   if (!prim) return false;
   onednn::execute("avg_pool2d", *prim,
-                  {{DNNL_ARG_SRC, onednn::memory(prim->mds[0], x.data_ptr())},
-                   {DNNL_ARG_DST, onednn::memory(prim->mds[1], out.data_ptr())}});
+                  {{DNNL_ARG_SRC, onednn::memory("avg_pool2d", prim->mds[0], x.data_ptr())},
+                   {DNNL_ARG_DST, onednn::memory("avg_pool2d", prim->mds[1], out.data_ptr())}});
   return true;
 }
 
 // Shared checks and output geometry of max_pool2d/avg_pool2d.
-Window pool_window(const char* op, const Tensor& input, IntArrayRef kernel_size,
-                   IntArrayRef stride, IntArrayRef padding, IntArrayRef dilation,
-                   bool ceil_mode) {
+Window pool_window(const char* op, const Tensor& input, IntArrayRef kernel_size, IntArrayRef stride,
+                   IntArrayRef padding, IntArrayRef dilation, bool ceil_mode) {
   check_input_4d(op, input);
   Window w = make_window(op, kernel_size, stride, padding, dilation);
   KILN_CHECK(w.ph <= w.kh / 2 && w.pw <= w.kw / 2,
@@ -365,8 +373,8 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Int
   KILN_CHECK(is_floating_point(input.dtype()),
              "[conv2d] got dtype {}, expected a floating-point dtype.", dtype_name(input.dtype()));
   KILN_CHECK(groups > 0, "[conv2d] got groups {}, expected a positive number.", groups);
-  Window win = make_window("conv2d", IntArrayRef(weight.sizes().begin() + 2, 2), stride, padding,
-                           dilation);
+  Window win =
+      make_window("conv2d", IntArrayRef(weight.sizes().begin() + 2, 2), stride, padding, dilation);
   const bool batched = input.dim() == 4;
   const Tensor x4 = batched ? input : input.unsqueeze(0);
   const int64_t N = x4.size(0), C = x4.size(1), H = x4.size(2), W = x4.size(3);
@@ -382,8 +390,8 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Int
   if (bias.defined()) {
     check_cpu(bias, "conv2d", "bias");
     KILN_CHECK(bias.dim() == 1 && bias.size(0) == O,
-               "[conv2d] got bias sizes {}, expected [{}] (one per output channel).",
-               bias.sizes(), O);
+               "[conv2d] got bias sizes {}, expected [{}] (one per output channel).", bias.sizes(),
+               O);
     KILN_CHECK(bias.dtype() == input.dtype(),
                "[conv2d] input and bias have different dtypes: got {} and {}, expected the same "
                "dtype.",
@@ -484,8 +492,10 @@ Tensor avg_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stri
     avg_pool_kernel<T>(x.data_ptr<T>(), y.data_ptr<T>(), planes, H, W, w, count_include_pad,
                        divisor_override);
   };
-  if (dt == kLong) run(int64_t{});
-  else KILN_DISPATCH_FLOATING_TYPES(dt, "avg_pool2d", [&] { run(scalar_t{}); });
+  if (dt == kLong)
+    run(int64_t{});
+  else
+    KILN_DISPATCH_FLOATING_TYPES(dt, "avg_pool2d", [&] { run(scalar_t{}); });
   if (channels_last) out.copy_(y);
   return result;
 }

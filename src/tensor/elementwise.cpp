@@ -101,12 +101,34 @@ Dtypes op_dtypes(const ops::OpInfo& oi, ScalarType common) {
   }
 }
 
+// True when some element of t is reachable through two different indices (an expanded or
+// otherwise self-overlapping view); writing through such a tensor is ambiguous.
+bool has_internal_overlap(const Tensor& t) {
+  for (int64_t d = 0; d < t.dim(); ++d)
+    if (t.strides()[d] == 0 && t.sizes()[d] > 1) return true;
+  return false;
+}
+
+// An input that shares memory with the output but is not exactly the same view would be read
+// after it was partly overwritten; such inputs are copied first (exact aliasing is safe).
+Tensor unalias(const Tensor& in, const Tensor& out) {
+  if (in.impl()->storage() != out.impl()->storage()) return in;
+  if (in.storage_offset() == out.storage_offset() && in.strides().equals(out.strides()) &&
+      in.sizes().equals(out.sizes()))
+    return in;
+  return in.clone();
+}
+
 // Resolves where the result goes: a fresh tensor, self (in-place) or a user out= tensor.
 // Returns the tensor the kernel writes (of dtype `result`); *finish copies it into out when out's
 // dtype differs.
 Tensor prepare_output(const char* op, Tensor* out, IntArrayRef shape, ScalarType result,
                       bool inplace) {
   if (out == nullptr) return detail::make_empty(shape, result);
+  KILN_CHECK(!has_internal_overlap(*out),
+             "[{}] unsupported operation: more than one element of the written-to tensor (sizes "
+             "{}, strides {}) refers to a single memory location; clone() it first", op,
+             shape_str(out->sizes()), shape_str(out->strides()));
   if (inplace) {
     KILN_CHECK(out->sizes().equals(shape),
                "[{}_] output with shape {} doesn't match the broadcast shape {}", op,
@@ -177,7 +199,7 @@ Tensor unary_op(OpKind kind, const Tensor& self, Tensor* out, bool inplace) {
   check_operand(self, op, "self");
   Dtypes dt = op_dtypes(oi, self.dtype());
   Tensor dst = prepare_output(op, out, self.sizes(), dt.result, inplace);
-  Tensor src = self.dtype() == dt.compute ? self : self.to(dt.compute);
+  Tensor src = self.dtype() == dt.compute ? unalias(self, dst) : self.to(dt.compute);
   run_unary(kind, dst, src, dt.compute);
   if (out == nullptr) return dst;
   if (!dst.is_same(*out)) out->copy_(dst);
@@ -271,7 +293,7 @@ struct Operand {
   }
 };
 
-Operand make_operand(const Arg& a, ScalarType compute) {
+Operand make_operand(const Arg& a, ScalarType compute, const Tensor* dst = nullptr) {
   Operand o;
   if (a.is_scalar()) {
     o.is_scalar = true;
@@ -280,7 +302,7 @@ Operand make_operand(const Arg& a, ScalarType compute) {
       std::memcpy(o.scalar, &v, sizeof(v));
     });
   } else {
-    o.t = a.t->dtype() == compute ? *a.t : a.t->to(compute);
+    o.t = a.t->dtype() != compute ? a.t->to(compute) : dst ? unalias(*a.t, *dst) : *a.t;
   }
   return o;
 }
@@ -337,6 +359,12 @@ Tensor binary_op(OpKind kind, const Arg& a, const Arg& b, Tensor* out, bool inpl
       return dst;
     }
   }
+  // libtorch rejects a bool operand of sub even when the other operand is numeric.
+  if (kind == OpKind::Sub)
+    for (const Arg* x : {&a, &b})
+      KILN_CHECK(x->is_scalar() ? !x->s.is_boolean() : x->t->dtype() != kBool,
+                 "[sub] subtraction with a bool operand is not supported: got dtype bool, "
+                 "expected numeric operands (use logical_xor, or convert with .to(kInt))");
   ScalarType common = result_type_of({a, b});
   Dtypes dt = op_dtypes(oi, common);
   std::vector<int64_t> shape;
@@ -348,7 +376,7 @@ Tensor binary_op(OpKind kind, const Arg& a, const Arg& b, Tensor* out, bool inpl
                b.s.toLong());
   check_integer_divisor(oi, dt.compute, b);
   Tensor dst = prepare_output(op, out, shape, dt.result, inplace);
-  Operand oa = make_operand(a, dt.compute), ob = make_operand(b, dt.compute);
+  Operand oa = make_operand(a, dt.compute, &dst), ob = make_operand(b, dt.compute, &dst);
   run_binary(kind, dst, oa, ob, dt.compute);
   if (out == nullptr) return dst;
   if (!dst.is_same(*out)) out->copy_(dst);
@@ -477,12 +505,25 @@ Tensor& Tensor::zero_() { return fill_(0); }
   }
 #include "kiln/ops/ops.def"
 
+namespace {
+void check_alpha(const char* op, const Tensor& self, const Tensor& other, const Scalar& alpha) {
+  ScalarType t = result_type(self, other);
+  KILN_CHECK(!(is_integral(t, true) && alpha.is_floating_point()),
+             "[{}] for integral input tensors (here {}), argument alpha must not be a floating "
+             "point number (got {})", op, dtype_name(t), alpha.toDouble());
+  KILN_CHECK(t == kBool || !alpha.is_boolean(),
+             "[{}] boolean alpha only supported for bool tensors, got dtype {}", op, dtype_name(t));
+}
+}  // namespace
+
 Tensor add(const Tensor& self, const Tensor& other, const Scalar& alpha) {
+  check_alpha("add", self, other, alpha);
   if (alpha.to<double>() == 1.0 && !alpha.is_floating_point()) return add(self, other);
   return add(self, mul(other, alpha));
 }
 Tensor sub(const Tensor& self, const Tensor& other, const Scalar& alpha) {
-  return add(self, other, -alpha);
+  check_alpha("sub", self, other, alpha);
+  return sub(self, mul(other, alpha));
 }
 Tensor Tensor::add(const Tensor& other, const Scalar& alpha) const {
   return kiln::add(*this, other, alpha);
@@ -491,10 +532,12 @@ Tensor Tensor::sub(const Tensor& other, const Scalar& alpha) const {
   return kiln::sub(*this, other, alpha);
 }
 Tensor& Tensor::add_(const Tensor& other, const Scalar& alpha) {
+  check_alpha("add_", *this, other, alpha);
   return add_(kiln::mul(other, alpha));
 }
 Tensor& Tensor::sub_(const Tensor& other, const Scalar& alpha) {
-  return add_(kiln::mul(other, -alpha));
+  check_alpha("sub_", *this, other, alpha);
+  return sub_(kiln::mul(other, alpha));
 }
 Tensor square(const Tensor& self) { return mul(self, self); }
 

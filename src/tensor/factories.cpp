@@ -165,7 +165,7 @@ Tensor linspace(const Scalar& start, const Scalar& end, int64_t steps, const Ten
   Tensor t = empty({steps}, options.requires_grad(false));
   double s = start.toDouble(), e = end.toDouble();
   double step = steps > 1 ? (e - s) / static_cast<double>(steps - 1) : 0.0;
-  int64_t half = steps / 2;
+  int64_t half = std::max<int64_t>(steps / 2, 1);
   // Symmetric evaluation from both ends, like libtorch, so the last element is exactly `end`.
   fill_indexed(t, "linspace", [&](int64_t i) {
     return i < half ? s + step * static_cast<double>(i)
@@ -187,7 +187,12 @@ Tensor rand(IntArrayRef sizes, const TensorOptions& options) {
   Tensor t = empty(sizes, options.requires_grad(false));
   detail::check_floating(t, "rand");
   uint64_t seed = generator().seed, c = generator().reserve(t.numel());
-  fill_indexed(t, "rand", [&](int64_t i) { return uniform01(draw(seed, c + i)); });
+  // Draw on the dtype's own grid (mantissa digits) so rounding can never produce 1.0.
+  int digits = t.dtype() == kDouble ? 53 : t.dtype() == kFloat ? 24 : t.dtype() == kHalf ? 11 : 8;
+  double scale = std::ldexp(1.0, -digits);
+  fill_indexed(t, "rand", [&](int64_t i) {
+    return static_cast<double>(draw(seed, c + i) >> (64 - digits)) * scale;
+  });
   return finish(t, options);
 }
 

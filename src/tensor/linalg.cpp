@@ -3,6 +3,8 @@
 // memory descriptors, no copies), float64, integers and what oneDNN lacks on a blocked kernel.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <string>
 #include <vector>
 
 #include "kiln/functions.h"
@@ -17,6 +19,8 @@ using detail::make_empty;
 
 // Elements of work per parallel chunk (like the elementwise kernels).
 constexpr int64_t kGrain = 32768;
+// Multiply-adds per oneDNN thread: below this an OpenMP team costs more than it saves.
+constexpr int64_t kMacGrain = 1 << 17;
 // Tiles of the blocked kernel: an accumulator tile of kRowTile x kColTile and a kDepthTile x
 // kColTile panel of the right operand stay in L2 while the depth loop runs.
 constexpr int64_t kRowTile = 32;
@@ -31,7 +35,13 @@ struct Gemm {
   Scalar alpha = 1, beta = 0;
 };
 
-bool is_zero(const Scalar& s) { return s.is_floating_point() ? s.toDouble() == 0 : s.toLong() == 0; }
+std::string scalar_str(const Scalar& s) {
+  return s.is_floating_point() ? fmt::format("{}", s.toDouble()) : fmt::format("{}", s.toLong());
+}
+
+bool is_zero(const Scalar& s) {
+  return s.is_floating_point() ? s.toDouble() == 0 : s.toLong() == 0;
+}
 
 // ---- oneDNN path --------------------------------------------------------------------------
 // Strides oneDNN can take for a [B, R, C] operand without a copy: each matrix row-major or
@@ -79,7 +89,8 @@ bool gemm_onednn(const Gemm& g, const char* op) {
   onednn::KeyBuilder key("matmul");
   key.add(static_cast<int64_t>(dt)).add(ad).add(*sa).add(md).add(*sm).add(od);
   key.add(has_bias).add_double(alpha).add_double(beta);
-  auto prim = onednn::get_or_create(op, key, [&] {
+  const int threads = onednn::threads_for(od[0] * od[1] * od[2] * ad[2], kMacGrain);
+  auto prim = onednn::get_or_create(op, key, threads, [&] {
     dnnl::memory::desc amd(ad, dt, *sa), mmd(md, dt, *sm), omd(od, dt, tag::abc);
     dnnl::primitive_attr attr = onednn::attr();
     if (alpha != 1) attr.set_output_scales(0, {static_cast<float>(alpha)});
@@ -94,8 +105,7 @@ bool gemm_onednn(const Gemm& g, const char* op) {
       pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(amd, mmd, bmd, omd), attr,
                                         onednn::engine());
     } else {
-      pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(amd, mmd, omd), attr,
-                                        onednn::engine());
+      pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(amd, mmd, omd), attr, onednn::engine());
     }
     onednn::Primitive p;
     p.primitive = dnnl::matmul(pd);
@@ -105,10 +115,10 @@ bool gemm_onednn(const Gemm& g, const char* op) {
   });
   if (!prim) return false;
   std::unordered_map<int, dnnl::memory> args = {
-      {DNNL_ARG_SRC, onednn::memory(prim->mds[0], a.data_ptr())},
-      {DNNL_ARG_WEIGHTS, onednn::memory(prim->mds[1], m.data_ptr())},
-      {DNNL_ARG_DST, onednn::memory(prim->mds[2], g.out.data_ptr())}};
-  if (has_bias) args.emplace(DNNL_ARG_BIAS, onednn::memory(prim->mds[3], g.bias.data_ptr()));
+      {DNNL_ARG_SRC, onednn::memory(op, prim->mds[0], a.data_ptr())},
+      {DNNL_ARG_WEIGHTS, onednn::memory(op, prim->mds[1], m.data_ptr())},
+      {DNNL_ARG_DST, onednn::memory(op, prim->mds[2], g.out.data_ptr())}};
+  if (has_bias) args.emplace(DNNL_ARG_BIAS, onednn::memory(op, prim->mds[3], g.bias.data_ptr()));
   onednn::execute(op, *prim, std::move(args));
   return true;
 }
@@ -120,14 +130,87 @@ using gemm_acc_t = std::conditional_t<std::is_integral_v<T>, uint64_t, opmath_t<
 
 template <typename A, typename T>
 inline A to_acc(T v) {
-  if constexpr (std::is_integral_v<T>) return static_cast<A>(static_cast<int64_t>(v));
-  else return static_cast<A>(static_cast<opmath_t<T>>(v));
+  if constexpr (std::is_integral_v<T>)
+    return static_cast<A>(static_cast<int64_t>(v));
+  else
+    return static_cast<A>(static_cast<opmath_t<T>>(v));
 }
 
 template <typename A>
 A scalar_to_acc(const Scalar& s) {
-  if constexpr (std::is_integral_v<A>) return static_cast<A>(s.toLong());
-  else return static_cast<A>(s.toDouble());
+  if constexpr (std::is_integral_v<A>)
+    return static_cast<A>(s.toLong());
+  else
+    return static_cast<A>(s.toDouble());
+}
+
+// The register tile: kMicroRows rows of a times micro_cols<A> columns of m accumulate in
+// registers over a depth panel (GCC/Clang vector types; 16 of AVX-512's 32 registers, 8 of
+// AVX2's 16), so each loaded vector of m feeds kMicroRows multiply-adds.
+#ifdef __AVX512F__
+constexpr int64_t kVecBytes = 64;
+constexpr int64_t kMicroRows = 8;
+#else
+constexpr int64_t kVecBytes = 32;
+constexpr int64_t kMicroRows = 4;
+#endif
+constexpr int64_t kMicroVecs = 2;  // vectors per tile row
+template <typename A>
+struct Vec;
+template <>
+struct Vec<float> {
+  typedef float type __attribute__((vector_size(kVecBytes)));
+};
+template <>
+struct Vec<double> {
+  typedef double type __attribute__((vector_size(kVecBytes)));
+};
+template <>
+struct Vec<uint64_t> {
+  typedef uint64_t type __attribute__((vector_size(kVecBytes)));
+};
+template <typename A>
+inline constexpr int64_t micro_cols = kMicroVecs* kVecBytes / static_cast<int64_t>(sizeof(A));
+
+// c[i][j] += sum_k a[i, k] * m[k, j] over a full register tile; c has row stride kColTile.
+template <typename T, typename A>
+inline void micro_kernel(const T* a, int64_t sam, int64_t sak, const T* m, int64_t smk,
+                         int64_t depth, A* c) {
+  using V = typename Vec<A>::type;
+  constexpr int64_t L = kVecBytes / sizeof(A);
+  V acc[kMicroRows][kMicroVecs] = {};
+  for (int64_t k = 0; k < depth; ++k) {
+    V mv[kMicroVecs];
+    const T* mrow = m + k * smk;
+    if constexpr (std::is_same_v<T, A>) {
+      std::memcpy(mv, mrow, sizeof(mv));
+    } else {
+      for (int64_t v = 0; v < kMicroVecs; ++v)
+        for (int64_t l = 0; l < L; ++l) mv[v][l] = to_acc<A>(mrow[v * L + l]);
+    }
+    for (int64_t i = 0; i < kMicroRows; ++i) {
+      const A av = to_acc<A>(a[i * sam + k * sak]);
+      for (int64_t v = 0; v < kMicroVecs; ++v) acc[i][v] += av * mv[v];
+    }
+  }
+  for (int64_t i = 0; i < kMicroRows; ++i)
+    for (int64_t v = 0; v < kMicroVecs; ++v)
+      for (int64_t l = 0; l < L; ++l) c[i * kColTile + v * L + l] += acc[i][v][l];
+}
+
+// The same for a partial tile of rows x cols (i-k-j order, accumulating in c).
+template <typename T, typename A>
+void edge_kernel(const T* a, int64_t sam, int64_t sak, const T* m, int64_t smk, int64_t depth, A* c,
+                 int64_t rows, int64_t cols) {
+  if (cols <= 0) return;
+  for (int64_t i = 0; i < rows; ++i) {
+    A* crow = c + i * kColTile;
+    for (int64_t k = 0; k < depth; ++k) {
+      const A av = to_acc<A>(a[i * sam + k * sak]);
+      const T* mrow = m + k * smk;
+      for (int64_t j = 0; j < cols; ++j) crow[j] += av * to_acc<A>(mrow[j]);
+    }
+  }
 }
 
 template <typename T>
@@ -158,15 +241,18 @@ void gemm_blocked(const Gemm& g) {
         std::fill(acc.begin(), acc.end(), A(0));
         for (int64_t k0 = 0; k0 < K; k0 += kDepthTile) {
           const int64_t k1 = std::min(K, k0 + kDepthTile);
-          for (int64_t i = 0; i < nrows; ++i) {
-            A* crow = acc.data() + i * kColTile;
-            const T* arow = abase + i * sam;
-            for (int64_t k = k0; k < k1; ++k) {
-              const A av = to_acc<A>(arow[k * sak]);
-              const T* mrow = mbase + k * smk + j0;
-              for (int64_t j = 0; j < nj; ++j) crow[j] += av * to_acc<A>(mrow[j]);
-            }
+          const T* mpanel = mbase + k0 * smk + j0;
+          int64_t i = 0;
+          for (; i + kMicroRows <= nrows; i += kMicroRows) {
+            int64_t j = 0;
+            for (; j + micro_cols<A> <= nj; j += micro_cols<A>)
+              micro_kernel<T, A>(abase + i * sam + k0 * sak, sam, sak, mpanel + j, smk, k1 - k0,
+                                 acc.data() + i * kColTile + j);
+            edge_kernel<T, A>(abase + i * sam + k0 * sak, sam, sak, mpanel + j, smk, k1 - k0,
+                              acc.data() + i * kColTile + j, kMicroRows, nj - j);
           }
+          edge_kernel<T, A>(abase + i * sam + k0 * sak, sam, sak, mpanel, smk, k1 - k0,
+                            acc.data() + i * kColTile, nrows - i, nj);
         }
         for (int64_t i = 0; i < nrows; ++i) {
           T* orow = op + (r + i) * N + j0;
@@ -215,8 +301,7 @@ void check_dtypes(const char* op, const char* an, const Tensor& a, const char* b
 }
 
 void check_numeric(const char* op, const Tensor& t) {
-  KILN_CHECK(t.dtype() != kBool, "[{}] got dtype bool, expected a numeric (non-bool) dtype.",
-             op);
+  KILN_CHECK(t.dtype() != kBool, "[{}] got dtype bool, expected a numeric (non-bool) dtype.", op);
 }
 
 // The sizes both batch shapes broadcast to (numpy rules), or an error naming both operands.
@@ -268,8 +353,8 @@ void dot_kernel(const Tensor& a, const Tensor& b, const Tensor& out) {
   });
   A s = 0;
   for (A p : part) s += p;
-  *out.data_ptr<T>() = static_cast<T>(static_cast<std::conditional_t<std::is_integral_v<T>, A,
-                                                                      opmath_t<T>>>(s));
+  *out.data_ptr<T>() =
+      static_cast<T>(static_cast<std::conditional_t<std::is_integral_v<T>, A, opmath_t<T>>>(s));
 }
 
 }  // namespace
@@ -278,8 +363,8 @@ void dot_kernel(const Tensor& a, const Tensor& b, const Tensor& out) {
 Tensor mm(const Tensor& self, const Tensor& mat2) {
   check_cpu(self, "mm", "self");
   check_cpu(mat2, "mm", "mat2");
-  KILN_CHECK(self.dim() == 2 && mat2.dim() == 2,
-             "[mm] expected 2-D matrices: got sizes {} and {}.", self.sizes(), mat2.sizes());
+  KILN_CHECK(self.dim() == 2 && mat2.dim() == 2, "[mm] expected 2-D matrices: got sizes {} and {}.",
+             self.sizes(), mat2.sizes());
   check_dtypes("mm", "mat1", self, "mat2", mat2);
   check_numeric("mm", self);
   KILN_CHECK(self.size(1) == mat2.size(0),
@@ -329,6 +414,11 @@ Tensor addmm(const Tensor& self, const Tensor& mat1, const Tensor& mat2, const S
   check_dtypes("addmm", "mat1", mat1, "mat2", mat2);
   check_dtypes("addmm", "self", self, "mat1", mat1);
   check_numeric("addmm", mat1);
+  KILN_CHECK(
+      is_floating_point(mat1.dtype()) || (!beta.is_floating_point() && !alpha.is_floating_point()),
+      "[addmm] got beta {} and alpha {} for {} tensors, expected integer beta and alpha "
+      "for integral tensors.",
+      scalar_str(beta), scalar_str(alpha), dtype_name(mat1.dtype()));
   KILN_CHECK(mat1.size(1) == mat2.size(0),
              "[addmm] mat1 and mat2 shapes cannot be multiplied: got sizes {} and {}, expected "
              "mat1.size(1) == mat2.size(0).",
@@ -340,8 +430,10 @@ Tensor addmm(const Tensor& self, const Tensor& mat1, const Tensor& mat2, const S
     const int64_t want = target[2 - self.dim() + d];
     broadcasts = self.size(d) == want || self.size(d) == 1;
   }
-  KILN_CHECK(broadcasts, "[addmm] self does not broadcast to the product: got self sizes {}, "
-             "expected a shape that broadcasts to {}.", self.sizes(), IntArrayRef(target));
+  KILN_CHECK(broadcasts,
+             "[addmm] self does not broadcast to the product: got self sizes {}, "
+             "expected a shape that broadcasts to {}.",
+             self.sizes(), IntArrayRef(target));
   Tensor out = make_empty(target, mat1.dtype());
   Gemm g;
   if (!is_zero(beta)) out.copy_(self);
@@ -388,9 +480,9 @@ Tensor matmul(const Tensor& self, const Tensor& other) {
              "[matmul] shapes cannot be multiplied: got sizes {} and {}, expected "
              "self.size(-1) == other.size({}).",
              self.sizes(), other.sizes(), d2 == 1 ? 0 : -2);
-  const std::vector<int64_t> batch = broadcast_batch(
-      "matmul", self, IntArrayRef(a.sizes().begin(), a.dim() - 2), other,
-      IntArrayRef(b.sizes().begin(), b.dim() - 2));
+  const std::vector<int64_t> batch =
+      broadcast_batch("matmul", self, IntArrayRef(a.sizes().begin(), a.dim() - 2), other,
+                      IntArrayRef(b.sizes().begin(), b.dim() - 2));
   const int64_t B = detail::prod_sizes(batch), n = a.size(-2), m = b.size(-1);
   std::vector<int64_t> result = batch;
   if (d1 >= 2) result.push_back(n);
@@ -415,8 +507,7 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   }
   KILN_CHECK(input.dim() >= 1, "[linear] got a 0-dim input, expected at least 1 dim.");
   KILN_CHECK(weight.dim() == 1 || weight.dim() == 2,
-             "[linear] got weight sizes {}, expected [out_features, in_features].",
-             weight.sizes());
+             "[linear] got weight sizes {}, expected [out_features, in_features].", weight.sizes());
   check_dtypes("linear", "input", input, "weight", weight);
   check_numeric("linear", input);
   if (weight.dim() == 1) {  // a single output feature whose dim is dropped, as in libtorch
@@ -432,6 +523,16 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   const int64_t rows = detail::prod_sizes(result);
   result.push_back(out_features);
   const bool fuse_bias = bias.defined() && bias.dim() == 1 && bias.size(0) == out_features;
+  if (bias.defined() && !fuse_bias) {
+    bool broadcasts = bias.dim() <= static_cast<int64_t>(result.size());
+    for (int64_t d = 0; broadcasts && d < bias.dim(); ++d) {
+      const int64_t want = result[result.size() - bias.dim() + d];
+      broadcasts = bias.size(d) == want || bias.size(d) == 1;
+    }
+    KILN_CHECK(broadcasts,
+               "[linear] got bias sizes {}, expected a shape that broadcasts to the output {}.",
+               bias.sizes(), IntArrayRef(result));
+  }
   Tensor out = make_empty({rows, out_features}, input.dtype());
   Gemm g;
   g.a = (input.dim() == 2 ? input : input.reshape({rows, in})).unsqueeze(0);

@@ -5,6 +5,7 @@
 
 #include <dlfcn.h>
 
+#include <algorithm>
 #include <bit>
 #include <list>
 #include <mutex>
@@ -20,13 +21,20 @@ constexpr size_t kCacheCapacity = 1024;
 
 const char* status_name(dnnl_status_t s) {
   switch (s) {
-    case dnnl_success: return "success";
-    case dnnl_out_of_memory: return "out_of_memory";
-    case dnnl_invalid_arguments: return "invalid_arguments";
-    case dnnl_unimplemented: return "unimplemented";
-    case dnnl_iterator_ends: return "iterator_ends";
-    case dnnl_runtime_error: return "runtime_error";
-    case dnnl_not_required: return "not_required";
+    case dnnl_success:
+      return "success";
+    case dnnl_out_of_memory:
+      return "out_of_memory";
+    case dnnl_invalid_arguments:
+      return "invalid_arguments";
+    case dnnl_unimplemented:
+      return "unimplemented";
+    case dnnl_iterator_ends:
+      return "iterator_ends";
+    case dnnl_runtime_error:
+      return "runtime_error";
+    case dnnl_not_required:
+      return "not_required";
   }
   return "unknown";
 }
@@ -78,12 +86,16 @@ dnnl::stream& stream() {
 
 // OpenMP's per-thread team size. Looked up at run time: kiln does not link OpenMP itself, the
 // symbol comes from the libgomp that libdnnl pulls in (absent with a TBB or sequential build).
-void set_dnnl_threads() {
+// Note [OpenMP teams beside kiln's pool]: libgomp's idle team threads spin for a while after
+// each region (OMP_WAIT_POLICY, read once at load), competing with kiln's pool for cores; on
+// an oversubscribed machine a two-thread team waited ~15 ms per call where PASSIVE took 0.6 ms.
+// Hence small calls run single-threaded (threads_for) and no team is ever opened from inside a
+// kiln parallel region.
+void set_dnnl_threads(int want) {
   using SetFn = void (*)(int);
   static SetFn set_fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
   if (set_fn == nullptr) return;
   thread_local int current = -1;
-  const int want = detail::in_parallel_region() ? 1 : std::max(1, get_num_threads());
   if (want != current) {
     set_fn(want);
     current = want;
@@ -107,14 +119,27 @@ const dnnl::engine& engine() {
 std::optional<dnnl::memory::data_type> to_dnnl(ScalarType t) {
   using dt = dnnl::memory::data_type;
   switch (t) {
-    case kFloat: return dt::f32;
-    case kBFloat16: return dt::bf16;
-    case kHalf: return dt::f16;
-    case kInt: return dt::s32;
-    case kChar: return dt::s8;
-    case kByte: return dt::u8;
-    default: return std::nullopt;
+    case kFloat:
+      return dt::f32;
+    case kBFloat16:
+      return dt::bf16;
+    case kHalf:
+      return dt::f16;
+    case kInt:
+      return dt::s32;
+    case kChar:
+      return dt::s8;
+    case kByte:
+      return dt::u8;
+    default:
+      return std::nullopt;
   }
+}
+
+int threads_for(int64_t work, int64_t grain) {
+  if (detail::in_parallel_region()) return 1;
+  const int64_t n = std::clamp<int64_t>(work / std::max<int64_t>(1, grain), 1, get_num_threads());
+  return static_cast<int>(n);
 }
 
 KeyBuilder& KeyBuilder::add(int64_t v) {
@@ -140,18 +165,20 @@ dnnl::primitive_attr attr() {
   return a;
 }
 
-std::shared_ptr<const Primitive> get_or_create(const char* op, const KeyBuilder& key,
+std::shared_ptr<const Primitive> get_or_create(const char* op, const KeyBuilder& key, int threads,
                                                const std::function<Primitive()>& create) {
   // The thread count is part of the signature: some implementations fix their work split when
   // the primitive is created.
   KeyBuilder full = key;
-  full.add(detail::in_parallel_region() ? 1 : get_num_threads());
+  full.add(threads);
   bool found = false;
   std::shared_ptr<const Primitive> p = cache().find(full.str(), found);
   if (found) return p;
   try {
-    set_dnnl_threads();
-    p = std::make_shared<const Primitive>(create());
+    set_dnnl_threads(threads);
+    auto created = std::make_shared<Primitive>(create());
+    created->threads = threads;
+    p = std::move(created);
   } catch (const dnnl::error& e) {
     if (e.status != dnnl_unimplemented) rethrow(op, e);
     p = nullptr;
@@ -160,15 +187,19 @@ std::shared_ptr<const Primitive> get_or_create(const char* op, const KeyBuilder&
   return p;
 }
 
-dnnl::memory memory(const dnnl::memory::desc& md, const void* data) {
-  return dnnl::memory(md, engine(), const_cast<void*>(data));
+dnnl::memory memory(const char* op, const dnnl::memory::desc& md, const void* data) {
+  try {
+    return dnnl::memory(md, engine(), const_cast<void*>(data));
+  } catch (const dnnl::error& e) {
+    rethrow(op, e);
+  }
 }
 
 void execute(const char* op, const Primitive& p, std::unordered_map<int, dnnl::memory> args) {
   try {
-    set_dnnl_threads();
+    set_dnnl_threads(p.threads);
     const size_t bytes = p.scratchpad.get_size();
-    if (bytes > 0) args.emplace(DNNL_ARG_SCRATCHPAD, memory(p.scratchpad, scratchpad(bytes)));
+    if (bytes > 0) args.emplace(DNNL_ARG_SCRATCHPAD, memory(op, p.scratchpad, scratchpad(bytes)));
     p.primitive.execute(stream(), args);
     stream().wait();
   } catch (const dnnl::error& e) {
@@ -177,11 +208,12 @@ void execute(const char* op, const Primitive& p, std::unordered_map<int, dnnl::m
 }
 
 std::shared_ptr<const Primitive> make_reorder(const dnnl::memory::desc& src,
-                                              const dnnl::memory::desc& dst) {
+                                              const dnnl::memory::desc& dst, int threads) {
   dnnl::reorder::primitive_desc pd(engine(), src, engine(), dst, attr());
   auto p = std::make_shared<Primitive>();
   p->primitive = dnnl::reorder(pd);
   p->scratchpad = pd.scratchpad_desc();
+  p->threads = threads;
   return p;
 }
 

@@ -3,11 +3,10 @@
 // conversion of dnnl::error into kiln::Error. Internal: only src/tensor/*.cpp include it.
 #pragma once
 
-#include <oneapi/dnnl/dnnl.hpp>
-
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <oneapi/dnnl/dnnl.hpp>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -42,34 +41,41 @@ class KeyBuilder {
 /// A created primitive with what running it needs. `mds` holds op-specific descriptors queried
 /// from the primitive descriptor (for example the weights layout a convolution chose), and
 /// `reorders` matching reorder primitives from the user's layout (null where none is needed).
+/// `threads` is the OpenMP team size it was created for and runs with.
 struct Primitive {
   dnnl::primitive primitive;
   dnnl::memory::desc scratchpad;
   std::vector<dnnl::memory::desc> mds;
   std::vector<std::shared_ptr<const Primitive>> reorders;
+  int threads = 1;
 };
 
-/// The cached primitive for key, created by `create` on first use. Returns null when oneDNN
-/// has no implementation for the signature (dnnl_unimplemented; also cached), so callers can
-/// fall back to their own kernel. Any other oneDNN error becomes a kiln::Error naming op.
+/// Threads for a call doing `work` units: one per `grain` units, at most kiln's thread count,
+/// and 1 inside a kiln parallel region. Small calls stay on the caller: waking an OpenMP team
+/// costs more than they do.
+int threads_for(int64_t work, int64_t grain);
+
+/// The cached primitive for (key, threads), created by `create` on first use. Returns null when
+/// oneDNN has no implementation for the signature (dnnl_unimplemented; also cached), so callers
+/// can fall back to their own kernel. Any other oneDNN error becomes a kiln::Error naming op.
 /// `create` must build primitive attributes with scratchpad_mode::user (see attr()).
-std::shared_ptr<const Primitive> get_or_create(const char* op, const KeyBuilder& key,
+std::shared_ptr<const Primitive> get_or_create(const char* op, const KeyBuilder& key, int threads,
                                                const std::function<Primitive()>& create);
 
 /// Default attributes for every cached primitive: a user-provided scratchpad, so one primitive
 /// may run on several threads at once.
 dnnl::primitive_attr attr();
 
-/// Wraps a pointer as oneDNN memory (no copy).
-dnnl::memory memory(const dnnl::memory::desc& md, const void* data);
+/// Wraps a pointer as oneDNN memory (no copy); errors name op.
+dnnl::memory memory(const char* op, const dnnl::memory::desc& md, const void* data);
 
-/// Runs p with args (plus a scratchpad sized for it) on this thread's stream and waits.
-/// oneDNN's OpenMP team is sized to kiln's thread count (1 inside a kiln parallel region).
+/// Runs p with args (plus a scratchpad sized for it) on this thread's stream and waits, with
+/// an OpenMP team of p.threads.
 void execute(const char* op, const Primitive& p, std::unordered_map<int, dnnl::memory> args);
 
 /// A reorder primitive (with a user scratchpad) from src to dst layout; throws on failure.
 std::shared_ptr<const Primitive> make_reorder(const dnnl::memory::desc& src,
-                                              const dnnl::memory::desc& dst);
+                                              const dnnl::memory::desc& dst, int threads);
 
 /// Rethrows a dnnl::error as kiln::Error "[op] oneDNN error (status): text".
 [[noreturn]] void rethrow(const char* op, const dnnl::error& e);

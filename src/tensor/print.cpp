@@ -31,8 +31,7 @@ Format choose_format(const std::vector<double>& v, ScalarType dt) {
     f.scientific = true;
   for (double x : v) {
     std::ostringstream ss;
-    if (dt == kBool) ss << (x != 0 ? "true" : "false");
-    else if (f.integral) ss << std::fixed << std::setprecision(0) << x;
+    if (f.integral) ss << std::fixed << std::setprecision(0) << x;
     else if (f.scientific) ss << std::scientific << std::setprecision(f.precision) << x;
     else ss << std::fixed << std::setprecision(f.precision) << x;
     f.width = std::max<int>(f.width, static_cast<int>(ss.str().size()));
@@ -42,8 +41,7 @@ Format choose_format(const std::vector<double>& v, ScalarType dt) {
 
 void print_value(std::ostream& os, double x, const Format& f, ScalarType dt) {
   std::ostringstream ss;
-  if (dt == kBool) ss << (x != 0 ? "true" : "false");
-  else if (std::isnan(x)) ss << "nan";
+  if (std::isnan(x)) ss << "nan";
   else if (std::isinf(x)) ss << (x > 0 ? "inf" : "-inf");
   else if (f.integral) ss << std::fixed << std::setprecision(0) << x;
   else if (f.scientific) ss << std::scientific << std::setprecision(f.precision) << x;
@@ -71,7 +69,7 @@ std::ostream& operator<<(std::ostream& os, const Tensor& t) {
     print_value(os, v[0], f, t.dtype());
     os << '\n';
   } else if (t.numel() == 0) {
-    os << "[ Tensor (empty) ]\n";
+    // libtorch prints only the footer for an empty tensor
   } else if (t.dim() == 1) {
     for (double x : v) {
       print_value(os, x, f, t.dtype());

@@ -2,6 +2,7 @@
 // norm, logsumexp, all/any), the cumsum scan and softmax/log_softmax. Every reduction is planned
 // onto a dense [A, R, B] view of its input (see Note [reduction layout]) and run by one engine.
 #include <algorithm>
+#include <bit>
 #include <cmath>
 #include <limits>
 #include <memory>
@@ -17,7 +18,7 @@ namespace {
 using detail::convert;
 
 constexpr int64_t kGrain = 32768;   // elements of work below which a task is not split further
-constexpr int64_t kBlockB = 256;    // output columns one task owns when reducing an outer dim
+constexpr int64_t kBlockB = 4096;   // output columns one task owns when reducing an outer dim
 constexpr int64_t kChunkR = 65536;  // elements of one long reduction per task when R is split
 constexpr int kLanes = 16;          // independent accumulators of the row kernel (vectorisable)
 
@@ -108,17 +109,40 @@ Plan plan_reduction(const Tensor& self, const std::vector<int64_t>& dims, bool k
   return p;
 }
 
+struct Plus;
+
 // Reduces x[r0, r1) of one row with kLanes interleaved accumulators, so the loop vectorises
 // without reassociating a single accumulator.
 template <typename In, typename Acc, typename Map, typename Comb>
 inline Acc reduce_row(const In* x, int64_t r0, int64_t r1, int64_t o, Acc ident, const Map& map,
                       const Comb& comb) {
+  using MapT = decltype(map(x[0], int64_t{0}, int64_t{0}));
   Acc lanes[kLanes];
   for (int j = 0; j < kLanes; ++j) lanes[j] = ident;
   int64_t r = r0;
-  for (; r + kLanes <= r1; r += kLanes)
-    for (int j = 0; j < kLanes; ++j) lanes[j] = comb(lanes[j], map(x[r + j], r + j, o));
-  for (; r < r1; ++r) lanes[0] = comb(lanes[0], map(x[r], r, o));
+  if constexpr (std::is_same_v<MapT, float> && std::is_same_v<Acc, double> &&
+                std::is_same_v<Comb, Plus>) {
+    // Float terms (exp) are summed in float lanes over short blocks, then in double: all 16
+    // float lanes vectorise, and each float partial holds only kBlock terms.
+    constexpr int64_t kBlock = 64;
+    for (; r + kLanes * kBlock <= r1; r += kLanes * kBlock) {
+      float part[kLanes] = {};
+      for (int64_t k = 0; k < kBlock; ++k) {
+        const int64_t rk = r + k * kLanes;
+#pragma GCC unroll 1
+        for (int j = 0; j < kLanes; ++j) part[j] += map(x[rk + j], rk + j, o);
+      }
+      for (int j = 0; j < kLanes; ++j) lanes[j] += part[j];
+    }
+  }
+  for (; r + kLanes <= r1; r += kLanes) {
+    // Kept as a loop so the loop vectoriser if-converts selects (max, argmax); fully unrolled,
+    // only sums would vectorise.
+#pragma GCC unroll 1
+    for (int j = 0; j < kLanes; ++j)
+      lanes[j] = comb(lanes[j], static_cast<Acc>(map(x[r + j], r + j, o)));
+  }
+  for (; r < r1; ++r) lanes[0] = comb(lanes[0], static_cast<Acc>(map(x[r], r, o)));
   for (int w = kLanes / 2; w > 0; w /= 2)
     for (int j = 0; j < w; ++j) lanes[j] = comb(lanes[j], lanes[j + w]);
   return lanes[0];
@@ -126,29 +150,39 @@ inline Acc reduce_row(const In* x, int64_t r0, int64_t r1, int64_t o, Acc ident,
 
 // The engine: for every output o, store(o, fold of comb over map(x, r, o) for r in [0, R)),
 // starting from ident (so R == 0 stores ident). comb must be associative and commutative up to
-// rounding; the split into tasks depends only on the shape, so results are reproducible.
+// rounding. Tasks own whole rows (B == 1) or blocks of up to kBlockB output columns, reading
+// long contiguous runs; when that leaves too few tasks for the threads, R is split into chunks
+// whose partial results are combined in chunk order at the end.
 template <typename In, typename Acc, typename Map, typename Comb, typename Store>
 void run_reduction(const Plan& p, Acc ident, const Map& map, const Comb& comb, const Store& store) {
-  const int64_t A = p.A, R = p.R, B = p.B;
-  if (A == 0 || B == 0) return;
+  const int64_t A = p.A, R = p.R, B = p.B, M = A * B;
+  if (M == 0) return;
   const In* x = p.input.defined() ? static_cast<const In*>(p.input.data_ptr()) : nullptr;
-  const int64_t blen = B == 1 ? 1 : std::min(B, kBlockB);
+  using MapT = decltype(map(In{}, int64_t{0}, int64_t{0}));
+  const int64_t blen = std::min(B, kBlockB);
   const int64_t nb = (B + blen - 1) / blen;
   const int64_t outer = A * nb;
-  // Split long reductions only when there are too few outputs to keep the threads busy.
-  int64_t rlen = std::max<int64_t>(R, 1);
-  if (outer < 64 && R * blen > 2 * kChunkR) rlen = std::max<int64_t>(kChunkR / blen, 1);
-  const int64_t nr = (std::max<int64_t>(R, 1) + rlen - 1) / rlen;
+  const int64_t min_tasks = 4 * static_cast<int64_t>(get_num_threads());
+  int64_t nr = 1;
+  if (outer < min_tasks) {
+    const int64_t max_chunks = R * blen / kChunkR;  // every chunk keeps >= kChunkR elements
+    nr = std::max<int64_t>(1, std::min((min_tasks + outer - 1) / outer, max_chunks));
+  }
+  const int64_t rlen = nr == 1 ? R : (R + nr - 1) / nr;
+  if (nr > 1) nr = (R + rlen - 1) / rlen;
   // Not std::vector: vector<bool> packs bits, and tasks write neighbouring entries concurrently.
-  std::unique_ptr<Acc[]> partial(nr > 1 ? new Acc[static_cast<size_t>(A * B * nr)] : nullptr);
+  std::unique_ptr<Acc[]> partial(nr > 1 ? new Acc[static_cast<size_t>(M * nr)] : nullptr);
   auto emit = [&](int64_t o, int64_t rc, const Acc& acc) {
     if (nr == 1)
       store(o, acc);
     else
-      partial[o * nr + rc] = acc;
+      partial[rc * M + o] = acc;
   };
   const int64_t work = std::max<int64_t>(std::min(R, rlen) * blen, 1);
   parallel_for(0, outer * nr, std::max<int64_t>(1, kGrain / work), [&](int64_t t0, int64_t t1) {
+    std::unique_ptr<Acc[]> buf(B == 1 ? nullptr : new Acc[static_cast<size_t>(blen)]);
+    std::unique_ptr<MapT[]> terms(
+        B == 1 || std::is_same_v<MapT, Acc> ? nullptr : new MapT[static_cast<size_t>(blen)]);
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t rc = t % nr, ab = t / nr;
       const int64_t a = ab / nb, bb = ab % nb;
@@ -158,20 +192,27 @@ void run_reduction(const Plan& p, Acc ident, const Map& map, const Comb& comb, c
         continue;
       }
       const int64_t b0 = bb * blen, bl = std::min(blen, B - b0), o0 = a * B + b0;
-      Acc buf[kBlockB];
-      for (int64_t j = 0; j < bl; ++j) buf[j] = ident;
+      Acc* acc = buf.get();
+      for (int64_t j = 0; j < bl; ++j) acc[j] = ident;
       for (int64_t r = r0; r < r1; ++r) {
         const In* row = x + (a * R + r) * B + b0;
-        for (int64_t j = 0; j < bl; ++j) buf[j] = comb(buf[j], map(row[j], r, o0 + j));
+        if constexpr (std::is_same_v<MapT, Acc>) {
+          for (int64_t j = 0; j < bl; ++j) acc[j] = comb(acc[j], map(row[j], r, o0 + j));
+        } else {
+          // Map and combine in separate loops: each vectorises on its own element width.
+          MapT* t = terms.get();
+          for (int64_t j = 0; j < bl; ++j) t[j] = map(row[j], r, o0 + j);
+          for (int64_t j = 0; j < bl; ++j) acc[j] = comb(acc[j], static_cast<Acc>(t[j]));
+        }
       }
-      for (int64_t j = 0; j < bl; ++j) emit(o0 + j, rc, buf[j]);
+      for (int64_t j = 0; j < bl; ++j) emit(o0 + j, rc, acc[j]);
     }
   });
   if (nr == 1) return;
-  parallel_for(0, A * B, std::max<int64_t>(1, kGrain / nr), [&](int64_t o0, int64_t o1) {
+  parallel_for(0, M, std::max<int64_t>(1, kGrain / nr), [&](int64_t o0, int64_t o1) {
     for (int64_t o = o0; o < o1; ++o) {
-      Acc acc = partial[o * nr];
-      for (int64_t rc = 1; rc < nr; ++rc) acc = comb(acc, partial[o * nr + rc]);
+      Acc acc = partial[o];
+      for (int64_t rc = 1; rc < nr; ++rc) acc = comb(acc, partial[rc * M + o]);
       store(o, acc);
     }
   });
@@ -213,15 +254,44 @@ struct Times {
   }
 };
 
+// exp for float as straight-line code the compiler vectorises (Cephes expf: a degree-6
+// polynomial on [-ln2/2, ln2/2] scaled by 2^n, about 1 ulp). Results below e^-87 flush to 0 and
+// arguments above 88 give +inf; callers pass x - max <= 0, or a line holding +inf whose result
+// is +inf anyway.
+inline float exp_vec(float x) {
+  constexpr float kLo = -87.0f, kHi = 88.0f;
+  const float xc = x > kLo ? (x < kHi ? x : kHi) : kLo;  // NaN -> kLo, fixed up below
+  const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
+  const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
+  float q = 1.9875691500e-4f;
+  q = q * r + 1.3981999507e-3f;
+  q = q * r + 8.3334519073e-3f;
+  q = q * r + 4.1665795894e-2f;
+  q = q * r + 1.6666665459e-1f;
+  q = q * r + 5.0000001201e-1f;
+  const float e = q * r * r + r + 1.0f;
+  const float y = e * std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
+  return x != x ? x : (x < kLo ? 0.0f : (x > kHi ? std::numeric_limits<float>::infinity() : y));
+}
+
+template <typename M>
+inline M exp_of(M x) {
+  if constexpr (std::is_same_v<M, float>)
+    return exp_vec(x);
+  else
+    return std::exp(x);
+}
+
 // The larger (kMax) or smaller of a and b; NaN wins, like torch.max.
 template <bool kMax>
 struct Extreme {
   template <typename V>
   V operator()(V a, V b) const {
+    // Bitwise, not short-circuit, so the select vectorises.
     if constexpr (std::is_same_v<V, bool>)
-      return kMax ? (a || b) : (a && b);
+      return kMax ? (a | b) : (a & b);
     else
-      return ((kMax ? a > b : a < b) || is_nan(a)) ? a : b;
+      return ((kMax ? a > b : a < b) | is_nan(a)) ? a : b;
   }
 };
 
@@ -236,28 +306,14 @@ constexpr V extreme_identity() {
     return kMax ? std::numeric_limits<V>::lowest() : std::numeric_limits<V>::max();
 }
 
+// Whether v is the extreme m found by Extreme (a NaN extreme matches any NaN).
 template <typename V>
-struct ValueIndex {
-  V v;
-  int64_t i;
-};
-
-// Extreme with the position: NaN wins, ties go to the lower index (the first occurrence).
-template <bool kMax>
-struct ExtremeIndex {
-  template <typename V>
-  ValueIndex<V> operator()(const ValueIndex<V>& a, const ValueIndex<V>& b) const {
-    const bool an = is_nan(a.v), bn = is_nan(b.v);
-    bool take_b;
-    if (an || bn)
-      take_b = bn && (!an || b.i < a.i);
-    else if (kMax ? b.v > a.v : b.v < a.v)
-      take_b = true;
-    else
-      take_b = b.v == a.v && b.i < a.i;
-    return take_b ? b : a;
-  }
-};
+inline bool matches(V v, V m) {
+  if constexpr (std::is_floating_point_v<V>)
+    return (v == m) | ((v != v) & (m != m));
+  else
+    return v == m;
+}
 
 // ---- argument handling ---------------------------------------------------------------------
 
@@ -359,24 +415,58 @@ Tensor extreme_values(const Tensor& self, const std::vector<int64_t>& dims, bool
   return out;
 }
 
-// Values and int64 positions along the reduced dims (row-major when several are reduced).
-// values may be undefined (argmax/argmin).
+// Values and int64 positions of the first extreme along the reduced dims (row-major when
+// several are reduced); values may be undefined (argmax/argmin). Two vectorised passes: the
+// extreme of each output, then the lowest position holding it.
 template <bool kMax, typename T>
 void extreme_index_kernel(const Plan& p, const Tensor& values, const Tensor& indices) {
   using V = opmath_t<T>;
-  T* vo = values.defined() ? values.data_ptr<T>() : nullptr;
-  int64_t* io = indices.data_ptr<int64_t>();
-  const ValueIndex<V> ident{extreme_identity<kMax, V>(), std::numeric_limits<int64_t>::max()};
+  const int64_t M = p.A * p.B, R = p.R;
+  std::unique_ptr<V[]> best(new V[static_cast<size_t>(M)]);
+  V* m = best.get();
   run_reduction<T>(
-      p, ident,
-      [](T v, int64_t r, int64_t) {
-        return ValueIndex<V>{convert<V>(v), r};
-      },
-      ExtremeIndex<kMax>{},
-      [vo, io](int64_t i, const ValueIndex<V>& a) {
-        if (vo) vo[i] = convert<T>(a.v);
-        io[i] = a.i;
-      });
+      p, extreme_identity<kMax, V>(), [](T v, int64_t, int64_t) { return convert<V>(v); },
+      Extreme<kMax>{}, [m](int64_t i, V a) { m[i] = a; });
+  int64_t* io = indices.data_ptr<int64_t>();
+  if (p.B == 1) {
+    // Rows: scan each row up to the first match (the extreme is in the row, so one exists).
+    const T* x = static_cast<const T*>(p.input.data_ptr());
+    parallel_for(0, M, std::max<int64_t>(1, kGrain / R), [&](int64_t a0, int64_t a1) {
+      for (int64_t a = a0; a < a1; ++a) {
+        const T* row = x + a * R;
+        const V mv = m[a];
+        int64_t r = 0;
+        for (; r + kLanes <= R; r += kLanes) {
+          int32_t hit = 0;  // any match among the next kLanes elements (vectorised)
+#pragma GCC unroll 1
+          for (int j = 0; j < kLanes; ++j) hit |= matches(convert<V>(row[r + j]), mv) ? 1 : 0;
+          if (hit) break;
+        }
+        while (r < R - 1 && !matches(convert<V>(row[r]), mv)) ++r;
+        io[a] = r;
+      }
+    });
+  } else if (R <= std::numeric_limits<int32_t>::max()) {
+    // Columns: the lowest matching position, with int32 lanes as wide as the float compares.
+    constexpr int32_t kNone = std::numeric_limits<int32_t>::max();
+    run_reduction<T>(
+        p, kNone,
+        [m](T v, int64_t r, int64_t i) {
+          return matches(convert<V>(v), m[i]) ? static_cast<int32_t>(r) : kNone;
+        },
+        [](int32_t a, int32_t b) { return a < b ? a : b; },
+        [io](int64_t i, int32_t r) { io[i] = r; });
+  } else {
+    constexpr int64_t kNone = std::numeric_limits<int64_t>::max();
+    run_reduction<T>(
+        p, kNone,
+        [m](T v, int64_t r, int64_t i) { return matches(convert<V>(v), m[i]) ? r : kNone; },
+        [](int64_t a, int64_t b) { return a < b ? a : b; },
+        [io](int64_t i, int64_t r) { io[i] = r; });
+  }
+  if (!values.defined()) return;
+  T* vo = values.data_ptr<T>();
+  for (int64_t i = 0; i < M; ++i) vo[i] = convert<T>(m[i]);
 }
 
 template <bool kMax>
@@ -496,13 +586,22 @@ Tensor all_any(const Tensor& self, const std::vector<int64_t>& dims, bool keepdi
   Plan p = plan_reduction(self, dims, keepdim);
   Tensor out = detail::make_empty(p.out_sizes, kBool);
   bool* o = out.data_ptr<bool>();
-  auto store = [o](int64_t i, bool a) { o[i] = a; };
   KILN_DISPATCH_ALL_TYPES(self.dtype(), op, [&] {
-    auto map = [](scalar_t v, int64_t, int64_t) { return convert<bool>(v); };
+    // Flags as unsigned integers as wide as the compared values, so compares and ands share one
+    // vector width.
+    using V = opmath_t<scalar_t>;
+    using Flag = std::conditional_t<sizeof(V) == 8, uint64_t,
+                                    std::conditional_t<sizeof(V) == 4, uint32_t, uint8_t>>;
+    auto map = [](scalar_t v, int64_t, int64_t) {
+      return convert<V>(v) != V(0) ? Flag(1) : Flag(0);
+    };
+    auto store = [o](int64_t i, Flag a) { o[i] = a != 0; };
     if (is_all)
-      run_reduction<scalar_t>(p, true, map, Extreme<false>{}, store);
+      run_reduction<scalar_t>(
+          p, Flag(1), map, [](Flag a, Flag b) -> Flag { return a & b; }, store);
     else
-      run_reduction<scalar_t>(p, false, map, Extreme<true>{}, store);
+      run_reduction<scalar_t>(
+          p, Flag(0), map, [](Flag a, Flag b) -> Flag { return a | b; }, store);
   });
   return out;
 }
@@ -531,25 +630,44 @@ void cumsum_kernel(const Tensor& x, const Tensor& out, Lines l) {
   using Acc = sum_acc_t<Out>;
   const In* xi = x.data_ptr<In>();
   Out* o = out.data_ptr<Out>();
-  const int64_t blen = l.B == 1 ? 1 : std::min(l.B, kBlockB);
-  const int64_t nb = (l.B + blen - 1) / blen;
-  const int64_t work = std::max<int64_t>(l.R * blen, 1);
-  parallel_for(0, l.A * nb, std::max<int64_t>(1, kGrain / work), [&](int64_t t0, int64_t t1) {
-    Acc buf[kBlockB];
+  const int64_t R = l.R, B = l.B;
+  if (B == 1) {
+    parallel_for(0, l.A, std::max<int64_t>(1, kGrain / R), [&](int64_t a0, int64_t a1) {
+      for (int64_t a = a0; a < a1; ++a) {
+        const In* row = xi + a * R;
+        Out* orow = o + a * R;
+        Acc acc = 0;
+        for (int64_t r = 0; r < R; ++r) {
+          acc = Plus{}(acc, convert<Acc>(row[r]));
+          orow[r] = convert<Out>(acc);
+        }
+      }
+    });
+    return;
+  }
+  // Scan along an outer dim: running sums of whole rows, vectorised across the columns.
+  const int64_t blen = std::min(B, kBlockB);
+  const int64_t nb = (B + blen - 1) / blen;
+  parallel_for(0, l.A * nb, std::max<int64_t>(1, kGrain / (R * blen)), [&](int64_t t0, int64_t t1) {
+    std::unique_ptr<Acc[]> buf(new Acc[static_cast<size_t>(blen)]);
+    Acc* acc = buf.get();
     for (int64_t t = t0; t < t1; ++t) {
-      const int64_t a = t / nb, b0 = (t % nb) * blen, bl = std::min(blen, l.B - b0);
-      for (int64_t j = 0; j < bl; ++j) buf[j] = Acc(0);
-      for (int64_t r = 0; r < l.R; ++r) {
-        const int64_t base = (a * l.R + r) * l.B + b0;
+      const int64_t a = t / nb, b0 = (t % nb) * blen, bl = std::min(blen, B - b0);
+      for (int64_t j = 0; j < bl; ++j) acc[j] = Acc(0);
+      for (int64_t r = 0; r < R; ++r) {
+        const In* row = xi + (a * R + r) * B + b0;
+        Out* orow = o + (a * R + r) * B + b0;
         for (int64_t j = 0; j < bl; ++j) {
-          buf[j] = Plus{}(buf[j], convert<Acc>(xi[base + j]));
-          o[base + j] = convert<Out>(buf[j]);
+          acc[j] = Plus{}(acc[j], convert<Acc>(row[j]));
+          orow[j] = convert<Out>(acc[j]);
         }
       }
     }
   });
 }
 
+// Softmax subtracts the max of each line before exponentiating, so large logits do not
+// overflow; the sum of exponentials accumulates in double.
 template <typename T>
 void softmax_kernel(const Tensor& x, const Tensor& out, Lines l, bool log) {
   using M = opmath_t<T>;
@@ -557,39 +675,41 @@ void softmax_kernel(const Tensor& x, const Tensor& out, Lines l, bool log) {
   T* o = out.data_ptr<T>();
   const int64_t R = l.R, B = l.B;
   if (B == 1) {
-    parallel_for(0, l.A, std::max<int64_t>(1, kGrain / std::max<int64_t>(R, 1)),
-                 [&](int64_t a0, int64_t a1) {
-                   std::vector<M> e(log ? 0 : static_cast<size_t>(R));
-                   for (int64_t a = a0; a < a1; ++a) {
-                     const T* row = xi + a * R;
-                     T* orow = o + a * R;
-                     const M mx = reduce_row(
-                         row, 0, R, a, extreme_identity<true, M>(),
-                         [](T v, int64_t, int64_t) { return convert<M>(v); }, Extreme<true>{});
-                     double sum = 0;
-                     for (int64_t r = 0; r < R; ++r) {
-                       const M ev = std::exp(convert<M>(row[r]) - mx);
-                       if (!log) e[r] = ev;
-                       sum += ev;
-                     }
-                     if (log) {
-                       const M shift = mx + static_cast<M>(std::log(sum));
-                       for (int64_t r = 0; r < R; ++r)
-                         orow[r] = convert<T>(convert<M>(row[r]) - shift);
-                     } else {
-                       const M inv = static_cast<M>(1.0 / sum);
-                       for (int64_t r = 0; r < R; ++r) orow[r] = convert<T>(e[r] * inv);
-                     }
-                   }
-                 });
+    parallel_for(0, l.A, std::max<int64_t>(1, kGrain / R), [&](int64_t a0, int64_t a1) {
+      std::unique_ptr<M[]> tmp(new M[static_cast<size_t>(R)]);
+      M* e = tmp.get();
+      for (int64_t a = a0; a < a1; ++a) {
+        const T* row = xi + a * R;
+        T* orow = o + a * R;
+        const M mx = reduce_row(
+            row, 0, R, a, extreme_identity<true, M>(),
+            [](T v, int64_t, int64_t) { return convert<M>(v); }, Extreme<true>{});
+        for (int64_t r = 0; r < R; ++r) e[r] = exp_of(convert<M>(row[r]) - mx);
+        const double sum = reduce_row(
+            e, 0, R, a, 0.0, [](M v, int64_t, int64_t) { return static_cast<double>(v); }, Plus{});
+        if (log) {
+          const M lse = static_cast<M>(std::log(sum));
+          for (int64_t r = 0; r < R; ++r) orow[r] = convert<T>((convert<M>(row[r]) - mx) - lse);
+        } else {
+          const M inv = static_cast<M>(1.0 / sum);
+          for (int64_t r = 0; r < R; ++r) orow[r] = convert<T>(e[r] * inv);
+        }
+      }
+    });
     return;
   }
+  // Softmax along an outer dim: three passes over whole rows, vectorised across the columns.
   const int64_t blen = std::min(B, kBlockB);
   const int64_t nb = (B + blen - 1) / blen;
   parallel_for(0, l.A * nb, std::max<int64_t>(1, kGrain / (R * blen)), [&](int64_t t0, int64_t t1) {
-    M mx[kBlockB];
-    double sum[kBlockB];
-    M shift[kBlockB];
+    std::unique_ptr<M[]> mx_buf(new M[static_cast<size_t>(blen)]);
+    std::unique_ptr<M[]> scale_buf(new M[static_cast<size_t>(blen)]);
+    std::unique_ptr<double[]> sum_buf(new double[static_cast<size_t>(blen)]);
+    std::unique_ptr<M[]> e_buf(new M[static_cast<size_t>(blen)]);
+    M* e = e_buf.get();
+    M* mx = mx_buf.get();
+    M* scale = scale_buf.get();  // log(sum) for log_softmax, 1 / sum for softmax
+    double* sum = sum_buf.get();
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t a = t / nb, b0 = (t % nb) * blen, bl = std::min(blen, B - b0);
       const T* base = xi + a * R * B + b0;
@@ -601,15 +721,23 @@ void softmax_kernel(const Tensor& x, const Tensor& out, Lines l, bool log) {
       for (int64_t r = 0; r < R; ++r)
         for (int64_t j = 0; j < bl; ++j)
           mx[j] = Extreme<true>{}(mx[j], convert<M>(base[r * B + j]));
-      for (int64_t r = 0; r < R; ++r)
-        for (int64_t j = 0; j < bl; ++j) sum[j] += std::exp(convert<M>(base[r * B + j]) - mx[j]);
+      for (int64_t r = 0; r < R; ++r) {
+        for (int64_t j = 0; j < bl; ++j) e[j] = exp_of(convert<M>(base[r * B + j]) - mx[j]);
+        for (int64_t j = 0; j < bl; ++j) sum[j] += e[j];
+      }
       for (int64_t j = 0; j < bl; ++j)
-        shift[j] = log ? mx[j] + static_cast<M>(std::log(sum[j])) : static_cast<M>(1.0 / sum[j]);
-      for (int64_t r = 0; r < R; ++r)
-        for (int64_t j = 0; j < bl; ++j) {
-          const M v = convert<M>(base[r * B + j]);
-          obase[r * B + j] = convert<T>(log ? v - shift[j] : std::exp(v - mx[j]) * shift[j]);
+        scale[j] = static_cast<M>(log ? std::log(sum[j]) : 1.0 / sum[j]);
+      for (int64_t r = 0; r < R; ++r) {
+        const T* row = base + r * B;
+        T* orow = obase + r * B;
+        if (log) {
+          for (int64_t j = 0; j < bl; ++j)
+            orow[j] = convert<T>((convert<M>(row[j]) - mx[j]) - scale[j]);
+        } else {
+          for (int64_t j = 0; j < bl; ++j)
+            orow[j] = convert<T>(exp_of(convert<M>(row[j]) - mx[j]) * scale[j]);
         }
+      }
     }
   });
 }
@@ -751,11 +879,8 @@ Tensor logsumexp(const Tensor& self, IntArrayRef dim, bool keepdim) {
         Extreme<true>{}, [sh](int64_t i, M a) { sh[i] = std::isinf(a) ? M(0) : a; });
     T* o = out.data_ptr<T>();
     run_reduction<T>(
-        p, 0.0,
-        [sh](T v, int64_t, int64_t i) {
-          return static_cast<double>(std::exp(convert<M>(v) - sh[i]));
-        },
-        Plus{}, [o, sh](int64_t i, double a) { o[i] = convert<T>(std::log(a) + sh[i]); });
+        p, 0.0, [sh](T v, int64_t, int64_t i) { return exp_of(convert<M>(v) - sh[i]); }, Plus{},
+        [o, sh](int64_t i, double a) { o[i] = convert<T>(std::log(a) + sh[i]); });
   });
   return out;
 }

@@ -14,11 +14,12 @@ void Tensor::throw_undefined() {
 }
 
 int64_t Tensor::size(int64_t d) const {
-  return dim() == 0 ? (detail::wrap_dim(d, 0, "size"), 1) : sizes()[detail::wrap_dim(d, dim(), "size")];
+  KILN_CHECK(dim() > 0, "[size] dimension specified as {} but tensor has no dimensions", d);
+  return sizes()[detail::wrap_dim(d, dim(), "size")];
 }
 int64_t Tensor::stride(int64_t d) const {
-  return dim() == 0 ? (detail::wrap_dim(d, 0, "stride"), 1)
-                    : strides()[detail::wrap_dim(d, dim(), "stride")];
+  KILN_CHECK(dim() > 0, "[stride] dimension specified as {} but tensor has no dimensions", d);
+  return strides()[detail::wrap_dim(d, dim(), "stride")];
 }
 
 std::string Tensor::toString() const {

@@ -30,7 +30,10 @@ void TensorImpl::refresh() {
   KILN_ASSERT(sizes_.size() == strides_.size(), "sizes {} vs strides {}", sizes_.size(),
               strides_.size());
   numel_ = 1;
-  for (int64_t s : sizes_) numel_ *= s;
+  bool overflow = false;
+  for (int64_t s : sizes_) overflow |= __builtin_mul_overflow(numel_, s, &numel_);
+  KILN_CHECK(!overflow, "[Tensor] got sizes {}, whose number of elements overflows int64",
+             shape_str(sizes_));
   is_contiguous_ = true;
   if (numel_ == 0) return;
   int64_t expected = 1;
@@ -104,13 +107,24 @@ void check_floating(const Tensor& t, const char* op) {
              "float64)", op, dtype_name(t.dtype()));
 }
 
-Tensor make_empty(IntArrayRef sizes, ScalarType dtype, Device device) {
+int64_t checked_nbytes(IntArrayRef sizes, ScalarType dtype, const char* op) {
   int64_t n = 1;
+  bool overflow = false;
   for (int64_t s : sizes) {
-    KILN_CHECK(s >= 0, "[empty] got sizes {}, expected non-negative sizes", shape_str(sizes));
-    n *= s;
+    KILN_CHECK(s >= 0, "[{}] got sizes {}, expected non-negative sizes", op, shape_str(sizes));
+    overflow |= __builtin_mul_overflow(n, s, &n);
   }
-  auto storage = std::make_shared<StorageImpl>(static_cast<size_t>(n) * element_size(dtype), device);
+  int64_t bytes = 0;
+  overflow |= __builtin_mul_overflow(n, static_cast<int64_t>(element_size(dtype)), &bytes);
+  KILN_CHECK(!overflow,
+             "[{}] got sizes {} of dtype {}, whose byte size overflows a 64-bit integer", op,
+             shape_str(sizes), dtype_name(dtype));
+  return bytes;
+}
+
+Tensor make_empty(IntArrayRef sizes, ScalarType dtype, Device device) {
+  int64_t nbytes = checked_nbytes(sizes, dtype, "empty");
+  auto storage = std::make_shared<StorageImpl>(static_cast<size_t>(nbytes), device);
   return Tensor(std::make_shared<TensorImpl>(std::move(storage), dtype, sizes.vec(),
                                              contiguous_strides(sizes), 0));
 }
