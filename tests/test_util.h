@@ -97,3 +97,10 @@ inline void expect_error(const std::function<void()>& fn, const std::vector<std:
 }
 
 }  // namespace kiln::testing
+
+/// Expects stmt to throw kiln::Error mentioning every fragment; the statement is in the trace.
+#define EXPECT_KILN_ERROR(stmt, ...)                           \
+  do {                                                         \
+    SCOPED_TRACE(#stmt);                                       \
+    ::kiln::testing::expect_error([&] { stmt; }, __VA_ARGS__); \
+  } while (0)
