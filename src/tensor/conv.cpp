@@ -95,33 +95,49 @@ Tensor empty_nchw(int64_t n, int64_t c, int64_t h, int64_t w, ScalarType dt, boo
 }
 
 // ---- im2col kernel ------------------------------------------------------------------------
+// Output columns [lo, hi) whose input column xo*stride + x0 lies in [0, W); the others read
+// padding.
+inline std::pair<int64_t, int64_t> columns_inside(int64_t x0, int64_t stride, int64_t ow,
+                                                  int64_t W) {
+  const int64_t lo = x0 >= 0 ? 0 : std::min(ow, (-x0 + stride - 1) / stride);
+  const int64_t hi = x0 > W - 1 ? lo : std::max(lo, std::min(ow, (W - 1 - x0) / stride + 1));
+  return {lo, hi};
+}
+
+// Row r = (c*kh + i)*kw + j of the column matrix, L = oh*ow values.
+template <typename T>
+void im2col_row(const T* x, T* out, int64_t r, int64_t H, int64_t W, const Window& w) {
+  const int64_t j = r % w.kw, i = (r / w.kw) % w.kh, c = r / (w.kw * w.kh);
+  const T* plane = x + c * H * W;
+  const int64_t x0 = j * w.dw - w.pw;
+  const auto [lo, hi] = columns_inside(x0, w.sw, w.ow, W);
+  for (int64_t y = 0; y < w.oh; ++y) {
+    const int64_t iy = y * w.sh - w.ph + i * w.dh;
+    T* orow = out + y * w.ow;
+    if (iy < 0 || iy >= H) {
+      std::fill(orow, orow + w.ow, T(0));
+      continue;
+    }
+    const T* irow = plane + iy * W;
+    std::fill(orow, orow + lo, T(0));
+    if (w.sw == 1) {
+      std::copy(irow + lo + x0, irow + hi + x0, orow + lo);
+    } else {
+      for (int64_t xo = lo; xo < hi; ++xo) orow[xo] = irow[xo * w.sw + x0];
+    }
+    std::fill(orow + hi, orow + w.ow, T(0));
+  }
+}
+
 // cols[(c*kh + i)*kw + j][y*ow + x] = x[c][y*sh - ph + i*dh][x*sw - pw + j*dw], 0 outside.
 // x is a contiguous [planes, H, W] block, cols a contiguous [planes*kh*kw, oh*ow] block.
 template <typename T>
 void im2col_kernel(const T* x, T* cols, int64_t planes, int64_t H, int64_t W, const Window& w) {
   const int64_t L = w.oh * w.ow, rows = planes * w.kh * w.kw;
-  parallel_for(0, rows, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, L)),
-               [&](int64_t r0, int64_t r1) {
-                 for (int64_t r = r0; r < r1; ++r) {
-                   const int64_t j = r % w.kw, i = (r / w.kw) % w.kh, c = r / (w.kw * w.kh);
-                   const T* plane = x + c * H * W;
-                   T* out = cols + r * L;
-                   for (int64_t y = 0; y < w.oh; ++y) {
-                     const int64_t iy = y * w.sh - w.ph + i * w.dh;
-                     T* orow = out + y * w.ow;
-                     if (iy < 0 || iy >= H) {
-                       std::fill(orow, orow + w.ow, T(0));
-                       continue;
-                     }
-                     const T* irow = plane + iy * W;
-                     const int64_t x0 = j * w.dw - w.pw;
-                     for (int64_t xo = 0; xo < w.ow; ++xo) {
-                       const int64_t ix = xo * w.sw + x0;
-                       orow[xo] = ix >= 0 && ix < W ? irow[ix] : T(0);
-                     }
-                   }
-                 }
-               });
+  const int64_t grain = std::max<int64_t>(1, kGrain / std::max<int64_t>(1, L));
+  parallel_for(0, rows, grain, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; ++r) im2col_row(x, cols + r * L, r, H, W, w);
+  });
 }
 
 // ---- conv2d -------------------------------------------------------------------------------
@@ -209,7 +225,7 @@ void conv2d_im2col(const Tensor& x, const Tensor& w, const Tensor& bias, const T
     for (int64_t n = 0; n < N; ++n) {
       im2col_kernel<scalar_t>(x.data_ptr<scalar_t>() + n * C * H * W, cols.data_ptr<scalar_t>(), C,
                               H, W, win);
-      // baddbmm(out[n], W, cols) with beta 1 adds onto the bias already written.
+      // out[n] += W @ cols, on top of the bias already written.
       Tensor res = out.select(0, n).view({groups, O / groups, L});
       Tensor prod = bmm(wg, cols.view({groups, ckk, L}));
       res.add_(prod);
@@ -218,84 +234,84 @@ void conv2d_im2col(const Tensor& x, const Tensor& w, const Tensor& bias, const T
 }
 
 // ---- pooling kernels ----------------------------------------------------------------------
-template <typename T>
-void max_pool_kernel(const T* x, T* y, int64_t planes, int64_t H, int64_t W, const Window& w) {
-  using A = opmath_t<T>;
-  const int64_t work = w.oh * w.ow * w.kh * w.kw;
-  parallel_for(
-      0, planes, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, work)),
-      [&](int64_t p0, int64_t p1) {
-        for (int64_t p = p0; p < p1; ++p) {
-          const T* plane = x + p * H * W;
-          T* out = y + p * w.oh * w.ow;
-          for (int64_t oy = 0; oy < w.oh; ++oy) {
-            const int64_t y0 = oy * w.sh - w.ph;
-            // Kernel rows inside [0, H): i in [i0, i1).
-            const int64_t i0 = y0 < 0 ? (-y0 + w.dh - 1) / w.dh : 0;
-            const int64_t i1 = std::min(w.kh, H - y0 <= 0 ? 0 : (H - y0 + w.dh - 1) / w.dh);
-            for (int64_t ox = 0; ox < w.ow; ++ox) {
-              const int64_t x0 = ox * w.sw - w.pw;
-              const int64_t j0 = x0 < 0 ? (-x0 + w.dw - 1) / w.dw : 0;
-              const int64_t j1 = std::min(w.kw, W - x0 <= 0 ? 0 : (W - x0 + w.dw - 1) / w.dw);
-              A best = std::is_floating_point_v<A> ? -std::numeric_limits<A>::infinity()
-                                                   : std::numeric_limits<A>::lowest();
-              for (int64_t i = i0; i < i1; ++i) {
-                const T* row = plane + (y0 + i * w.dh) * W + x0;
-                for (int64_t j = j0; j < j1; ++j) {
-                  const A v = static_cast<A>(row[j * w.dw]);
-                  // NaN wins, as in libtorch.
-                  if constexpr (std::is_floating_point_v<A>) {
-                    if (v > best || std::isnan(v)) best = v;
-                  } else {
-                    if (v > best) best = v;
-                  }
-                }
-              }
-              out[oy * w.ow + ox] = static_cast<T>(best);
-            }
-          }
-        }
-      });
+// The kernel taps [first, last) of one dim whose input index start + t*dilation is in [0, n).
+inline std::pair<int64_t, int64_t> taps_inside(int64_t start, int64_t k, int64_t dilation,
+                                               int64_t n) {
+  const int64_t first = start < 0 ? (-start + dilation - 1) / dilation : 0;
+  const int64_t last = n - start <= 0 ? 0 : std::min(k, (n - start + dilation - 1) / dilation);
+  return {first, std::max(first, last)};
 }
 
+// Rows are reduced tap by tap across a whole output row (ox innermost), which vectorizes;
+// taps of each kernel column only visit the output columns where they land inside the input.
 template <typename T>
-void avg_pool_kernel(const T* x, T* y, int64_t planes, int64_t H, int64_t W, const Window& w,
-                     bool count_include_pad, std::optional<int64_t> divisor_override) {
+void max_pool_plane(const T* plane, T* out, int64_t H, int64_t W, const Window& w,
+                    std::vector<opmath_t<T>>& acc) {
   using A = opmath_t<T>;
-  const int64_t work = w.oh * w.ow * w.kh * w.kw;
-  parallel_for(0, planes, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, work)),
-               [&](int64_t p0, int64_t p1) {
-                 for (int64_t p = p0; p < p1; ++p) {
-                   const T* plane = x + p * H * W;
-                   T* out = y + p * w.oh * w.ow;
-                   for (int64_t oy = 0; oy < w.oh; ++oy) {
-                     int64_t y0 = oy * w.sh - w.ph;
-                     int64_t y1 = std::min(y0 + w.kh, H + w.ph);
-                     const int64_t pool_h = y1 - y0;
-                     y0 = std::max<int64_t>(y0, 0);
-                     y1 = std::min(y1, H);
-                     for (int64_t ox = 0; ox < w.ow; ++ox) {
-                       int64_t x0 = ox * w.sw - w.pw;
-                       int64_t x1 = std::min(x0 + w.kw, W + w.pw);
-                       const int64_t pool_w = x1 - x0;
-                       x0 = std::max<int64_t>(x0, 0);
-                       x1 = std::min(x1, W);
-                       if (y0 >= y1 || x0 >= x1) {
-                         out[oy * w.ow + ox] = T(0);
-                         continue;
-                       }
-                       A sum = 0;
-                       for (int64_t iy = y0; iy < y1; ++iy)
-                         for (int64_t ix = x0; ix < x1; ++ix)
-                           sum += static_cast<A>(plane[iy * W + ix]);
-                       const int64_t div = divisor_override    ? *divisor_override
-                                           : count_include_pad ? pool_h * pool_w
-                                                               : (y1 - y0) * (x1 - x0);
-                       out[oy * w.ow + ox] = static_cast<T>(sum / static_cast<A>(div));
-                     }
-                   }
-                 }
-               });
+  const A lowest = std::is_floating_point_v<A> ? -std::numeric_limits<A>::infinity()
+                                               : std::numeric_limits<A>::lowest();
+  acc.resize(w.ow);
+  for (int64_t oy = 0; oy < w.oh; ++oy) {
+    std::fill(acc.begin(), acc.end(), lowest);
+    const int64_t y0 = oy * w.sh - w.ph;
+    const auto [i0, i1] = taps_inside(y0, w.kh, w.dh, H);
+    for (int64_t i = i0; i < i1; ++i) {
+      const T* row = plane + (y0 + i * w.dh) * W;
+      for (int64_t j = 0; j < w.kw; ++j) {
+        const int64_t x0 = j * w.dw - w.pw;
+        const auto [lo, hi] = columns_inside(x0, w.sw, w.ow, W);
+        A* a = acc.data();
+        for (int64_t ox = lo; ox < hi; ++ox) {
+          const A v = static_cast<A>(row[ox * w.sw + x0]);
+          // NaN wins, as in libtorch (v != v).
+          if constexpr (std::is_floating_point_v<A>) {
+            a[ox] = (v > a[ox] || v != v) ? v : a[ox];
+          } else {
+            a[ox] = v > a[ox] ? v : a[ox];
+          }
+        }
+      }
+    }
+    for (int64_t ox = 0; ox < w.ow; ++ox) out[oy * w.ow + ox] = static_cast<T>(acc[ox]);
+  }
+}
+
+// libtorch's divisor: divisor_override, else the window clipped to the padded input
+// (count_include_pad) or to the input.
+template <typename T>
+void avg_pool_plane(const T* plane, T* out, int64_t H, int64_t W, const Window& w,
+                    bool count_include_pad, std::optional<int64_t> divisor_override) {
+  using A = opmath_t<T>;
+  for (int64_t oy = 0; oy < w.oh; ++oy) {
+    const int64_t ys = oy * w.sh - w.ph, ye = std::min(ys + w.kh, H + w.ph);
+    const int64_t y0 = std::max<int64_t>(ys, 0), y1 = std::min(ye, H);
+    for (int64_t ox = 0; ox < w.ow; ++ox) {
+      const int64_t xs = ox * w.sw - w.pw, xe = std::min(xs + w.kw, W + w.pw);
+      const int64_t x0 = std::max<int64_t>(xs, 0), x1 = std::min(xe, W);
+      if (y0 >= y1 || x0 >= x1) {
+        out[oy * w.ow + ox] = T(0);
+        continue;
+      }
+      A sum = 0;
+      for (int64_t iy = y0; iy < y1; ++iy)
+        for (int64_t ix = x0; ix < x1; ++ix) sum += static_cast<A>(plane[iy * W + ix]);
+      const int64_t div = divisor_override    ? *divisor_override
+                          : count_include_pad ? (ye - ys) * (xe - xs)
+                                              : (y1 - y0) * (x1 - x0);
+      out[oy * w.ow + ox] = static_cast<T>(sum / static_cast<A>(div));
+    }
+  }
+}
+
+// Runs plane_fn(plane_in, plane_out) over the contiguous [planes, H, W] -> [planes, oh, ow]
+// planes, split across the pool.
+template <typename T, typename F>
+void for_each_plane(const T* x, T* y, int64_t planes, int64_t H, int64_t W, const Window& w,
+                    const F& plane_fn) {
+  const int64_t work = std::max<int64_t>(1, w.oh * w.ow * w.kh * w.kw);
+  parallel_for(0, planes, std::max<int64_t>(1, kGrain / work), [&](int64_t p0, int64_t p1) {
+    for (int64_t p = p0; p < p1; ++p) plane_fn(x + p * H * W, y + p * w.oh * w.ow);
+  });
 }
 
 // Returns false when oneDNN has no implementation. Only called where oneDNN's windows equal
@@ -456,7 +472,11 @@ Tensor max_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stri
   const Tensor x = input.contiguous();
   const int64_t planes = x.numel() / (H * W);
   KILN_DISPATCH_NUMERIC_TYPES(input.dtype(), "max_pool2d", [&] {
-    max_pool_kernel<scalar_t>(x.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), planes, H, W, w);
+    for_each_plane(x.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), planes, H, W, w,
+                   [&](const scalar_t* in, scalar_t* o) {
+                     thread_local std::vector<opmath_t<scalar_t>> acc;
+                     max_pool_plane(in, o, H, W, w, acc);
+                   });
   });
   return out;
 }
@@ -489,8 +509,9 @@ Tensor avg_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stri
   const int64_t planes = x.numel() / (H * W);
   auto run = [&](auto tag) {
     using T = decltype(tag);
-    avg_pool_kernel<T>(x.data_ptr<T>(), y.data_ptr<T>(), planes, H, W, w, count_include_pad,
-                       divisor_override);
+    for_each_plane(x.data_ptr<T>(), y.data_ptr<T>(), planes, H, W, w, [&](const T* in, T* o) {
+      avg_pool_plane(in, o, H, W, w, count_include_pad, divisor_override);
+    });
   };
   if (dt == kLong)
     run(int64_t{});

@@ -3,7 +3,6 @@
 // memory descriptors, no copies), float64, integers and what oneDNN lacks on a blocked kernel.
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -160,14 +159,20 @@ struct Vec;
 template <>
 struct Vec<float> {
   typedef float type __attribute__((vector_size(kVecBytes)));
+  typedef float unaligned
+      __attribute__((vector_size(kVecBytes), aligned(alignof(float)), may_alias));
 };
 template <>
 struct Vec<double> {
   typedef double type __attribute__((vector_size(kVecBytes)));
+  typedef double unaligned
+      __attribute__((vector_size(kVecBytes), aligned(alignof(double)), may_alias));
 };
 template <>
 struct Vec<uint64_t> {
   typedef uint64_t type __attribute__((vector_size(kVecBytes)));
+  typedef uint64_t unaligned
+      __attribute__((vector_size(kVecBytes), aligned(alignof(uint64_t)), may_alias));
 };
 template <typename A>
 inline constexpr int64_t micro_cols = kMicroVecs* kVecBytes / static_cast<int64_t>(sizeof(A));
@@ -183,7 +188,9 @@ inline void micro_kernel(const T* a, int64_t sam, int64_t sak, const T* m, int64
     V mv[kMicroVecs];
     const T* mrow = m + k * smk;
     if constexpr (std::is_same_v<T, A>) {
-      std::memcpy(mv, mrow, sizeof(mv));
+      // Straight into registers: a memcpy to the stack array would stall store forwarding.
+      using U = typename Vec<A>::unaligned;
+      for (int64_t v = 0; v < kMicroVecs; ++v) mv[v] = *reinterpret_cast<const U*>(mrow + v * L);
     } else {
       for (int64_t v = 0; v < kMicroVecs; ++v)
         for (int64_t l = 0; l < L; ++l) mv[v][l] = to_acc<A>(mrow[v * L + l]);

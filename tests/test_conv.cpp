@@ -1,0 +1,439 @@
+// Tests of conv2d, max_pool2d, avg_pool2d and im2col against float64 references computed here
+// with naive loops: strides, padding, dilation, groups, depthwise, ceil_mode, count_include_pad,
+// divisor_override, channels-last and strided inputs, unbatched and empty batches, every error.
+#include <cmath>
+#include <limits>
+#include <optional>
+#include <vector>
+
+#include "test_util.h"
+
+namespace kiln {
+namespace {
+
+using testing::close;
+using testing::expect_error;
+using testing::non_contiguous;
+using testing::random_tensor;
+using testing::to_vector;
+
+Tensor from_vector(const std::vector<double>& v, IntArrayRef sizes) {
+  Tensor t = empty(sizes, dtype(kDouble));
+  std::copy(v.begin(), v.end(), t.data_ptr<double>());
+  return t;
+}
+
+// The same values in channels-last memory ([N, H, W, C] storage viewed as [N, C, H, W]).
+Tensor channels_last(const Tensor& t) {
+  Tensor nhwc = t.permute({0, 2, 3, 1}).contiguous();
+  Tensor v = nhwc.permute({0, 3, 1, 2});
+  EXPECT_FALSE(v.is_contiguous());
+  return v;
+}
+
+struct Geometry {
+  int64_t kh, kw, sh, sw, ph, pw, dh, dw;
+};
+
+// ---- conv2d ---------------------------------------------------------------------------------
+struct ConvRef {
+  Tensor value;          // float64 [N, O, OH, OW]
+  double magnitude = 0;  // max over outputs of sum |x w| + |b|
+};
+
+ConvRef ref_conv2d(const Tensor& x, const Tensor& w, const Tensor& b, const Geometry& g,
+                   int64_t groups) {
+  const int64_t N = x.size(0), C = x.size(1), H = x.size(2), W = x.size(3);
+  const int64_t O = w.size(0), cg = C / groups, og = O / groups;
+  const int64_t OH = (H + 2 * g.ph - g.dh * (g.kh - 1) - 1) / g.sh + 1;
+  const int64_t OW = (W + 2 * g.pw - g.dw * (g.kw - 1) - 1) / g.sw + 1;
+  std::vector<double> xv = to_vector(x), wv = to_vector(w);
+  std::vector<double> bv = b.defined() ? to_vector(b) : std::vector<double>(O, 0.0);
+  std::vector<double> out(N * O * OH * OW);
+  ConvRef r;
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t o = 0; o < O; ++o)
+      for (int64_t oy = 0; oy < OH; ++oy)
+        for (int64_t ox = 0; ox < OW; ++ox) {
+          double s = bv[o], mag = std::abs(bv[o]);
+          const int64_t group = o / og;
+          for (int64_t c = 0; c < cg; ++c)
+            for (int64_t i = 0; i < g.kh; ++i)
+              for (int64_t j = 0; j < g.kw; ++j) {
+                const int64_t iy = oy * g.sh - g.ph + i * g.dh, ix = ox * g.sw - g.pw + j * g.dw;
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                const double p = xv[((n * C + group * cg + c) * H + iy) * W + ix] *
+                                 wv[((o * cg + c) * g.kh + i) * g.kw + j];
+                s += p;
+                mag += std::abs(p);
+              }
+          out[((n * O + o) * OH + oy) * OW + ox] = s;
+          r.magnitude = std::max(r.magnitude, mag);
+        }
+  r.value = from_vector(out, {N, O, OH, OW});
+  return r;
+}
+
+double conv_tol(ScalarType t) {
+  switch (t) {
+    case kDouble:
+      return 1e-13;
+    case kFloat:
+      return 2e-6;
+    case kHalf:
+      return 2e-3;
+    default:
+      return 1.6e-2;
+  }
+}
+
+struct ConvCase {
+  int64_t N, C, H, W, O, groups;
+  Geometry g;
+};
+
+const ConvCase kConvCases[] = {
+    {2, 3, 7, 9, 4, 1, {3, 3, 1, 1, 0, 0, 1, 1}},    // plain
+    {1, 4, 17, 13, 6, 2, {3, 3, 2, 2, 1, 1, 1, 1}},  // stride 2, padding 1, groups 2
+    {2, 3, 9, 9, 5, 1, {3, 3, 1, 1, 1, 1, 2, 2}},    // dilation 2
+    {1, 4, 8, 8, 4, 4, {3, 3, 1, 1, 1, 1, 1, 1}},    // depthwise
+    {2, 3, 6, 7, 6, 3, {3, 3, 1, 1, 1, 1, 1, 1}},    // depthwise, multiplier 2
+    {1, 2, 11, 8, 3, 1, {3, 1, 2, 1, 1, 0, 1, 1}},   // asymmetric kernel/stride/padding
+    {3, 5, 5, 5, 7, 1, {1, 1, 1, 1, 0, 0, 1, 1}},    // 1x1
+    {1, 1, 1, 1, 1, 1, {1, 1, 1, 1, 0, 0, 1, 1}},    // single element
+    {1, 3, 33, 17, 8, 1, {5, 3, 3, 2, 2, 1, 2, 1}},  // mixed everything
+};
+
+TEST(Conv2d, MatchesReference) {
+  for (ScalarType dt : {kFloat, kDouble, kBFloat16, kHalf}) {
+    for (const ConvCase& c : kConvCases) {
+      const Geometry& g = c.g;
+      Tensor x = random_tensor({c.N, c.C, c.H, c.W}, dt);
+      Tensor w = random_tensor({c.O, c.C / c.groups, g.kh, g.kw}, dt);
+      Tensor b = random_tensor({c.O}, dt);
+      for (bool with_bias : {true, false}) {
+        const Tensor bias = with_bias ? b : Tensor();
+        ConvRef ref = ref_conv2d(x, w, bias, g, c.groups);
+        Tensor got = conv2d(x, w, bias, {g.sh, g.sw}, {g.ph, g.pw}, {g.dh, g.dw}, c.groups);
+        EXPECT_EQ(got.dtype(), dt);
+        EXPECT_TRUE(close(got, ref.value, 0, conv_tol(dt) * ref.magnitude))
+            << dt << " case C=" << c.C << " H=" << c.H << " groups=" << c.groups
+            << " bias=" << with_bias;
+      }
+    }
+  }
+}
+
+TEST(Conv2d, LayoutsUnbatchedAndEmpty) {
+  for (ScalarType dt : {kFloat, kDouble}) {
+    const Geometry g{3, 3, 2, 2, 1, 1, 1, 1};
+    Tensor x = random_tensor({2, 4, 9, 10}, dt), w = random_tensor({6, 2, 3, 3}, dt);
+    Tensor b = random_tensor({6}, dt);
+    ConvRef ref = ref_conv2d(x, w, b, g, 2);
+    const double atol = conv_tol(dt) * ref.magnitude;
+    EXPECT_TRUE(
+        close(conv2d(non_contiguous(x), non_contiguous(w), b, 2, 1, 1, 2), ref.value, 0, atol))
+        << dt;
+    Tensor cl = conv2d(channels_last(x), w, b, 2, 1, 1, 2);
+    EXPECT_TRUE(close(cl, ref.value, 0, atol)) << dt;
+    // Unbatched [C, H, W].
+    Tensor one = conv2d(x.select(0, 1), w, b, 2, 1, 1, 2);
+    EXPECT_TRUE(close(one, ref.value.select(0, 1), 0, atol)) << dt;
+    // Empty batch.
+    Tensor e = conv2d(random_tensor({0, 4, 9, 10}, dt), w, b, 2, 1, 1, 2);
+    EXPECT_EQ(e.sizes().vec(), (std::vector<int64_t>{0, 6, 5, 5}));
+  }
+  // The kernel exactly as large as the padded input gives a 1x1 output.
+  Tensor x = random_tensor({1, 2, 3, 3}), w = random_tensor({1, 2, 5, 5});
+  ConvRef ref = ref_conv2d(x, w, Tensor(), {5, 5, 1, 1, 1, 1, 1, 1}, 1);
+  EXPECT_TRUE(close(conv2d(x, w, {}, 1, 1), ref.value, 0, 2e-6 * ref.magnitude));
+}
+
+TEST(Conv2d, Errors) {
+  Tensor x = random_tensor({1, 4, 8, 8}), w = random_tensor({6, 4, 3, 3});
+  expect_error([&] { conv2d(random_tensor({8, 8}), w); }, {"[conv2d]", "[8, 8]", "4-D"});
+  expect_error([&] { conv2d(x, random_tensor({6, 4, 3})); }, {"[conv2d]", "weight", "[6, 4, 3]"});
+  expect_error(
+      [&] {
+        conv2d(x, random_tensor({6, 3, 3, 3}));
+      },
+      {"[conv2d]", "channels", "groups 1", "(4)", "(3)"});
+  expect_error(
+      [&] {
+        conv2d(x, random_tensor({6, 2, 3, 3}), {}, 1, 0, 1, 3);
+      },
+      {"[conv2d]", "groups 3"});
+  expect_error(
+      [&] {
+        conv2d(x, random_tensor({5, 2, 3, 3}), {}, 1, 0, 1, 2);
+      },
+      {"[conv2d]", "divisible by groups"});
+  expect_error([&] { conv2d(x, w, {}, 1, 0, 1, 0); }, {"[conv2d]", "groups 0"});
+  expect_error([&] { conv2d(x, w, random_tensor({5})); }, {"[conv2d]", "bias", "[5]", "[6]"});
+  expect_error([&] { conv2d(x, w.to(kDouble)); }, {"[conv2d]", "float32", "float64"});
+  expect_error([&] { conv2d(x, w, random_tensor({6}, kDouble)); }, {"[conv2d]", "bias", "float64"});
+  expect_error([&] { conv2d(x.to(kLong), w.to(kLong)); }, {"[conv2d]", "int64", "floating-point"});
+  expect_error(
+      [&] {
+        conv2d(x, random_tensor({6, 4, 9, 3}));
+      },
+      {"[conv2d]", "kernel is larger than the padded input", "[8, 8]"});
+  expect_error([&] { conv2d(x, w, {}, 1, 0, 4); },
+               {"[conv2d]", "larger than the padded input", "[9, 9]"});
+  expect_error([&] { conv2d(x, w, {}, 1, -1); }, {"[conv2d]", "padding", "non-negative"});
+  expect_error([&] { conv2d(x, w, {}, 0); }, {"[conv2d]", "stride", "positive"});
+  expect_error([&] { conv2d(x, w, {}, {1, 0}); }, {"[conv2d]", "stride [1, 0]"});
+  expect_error([&] { conv2d(x, w, {}, 1, 0, 0); }, {"[conv2d]", "dilation", "positive"});
+  expect_error([&] { conv2d(x, w, {}, {1, 1, 1}); }, {"[conv2d]", "stride", "1 or 2 values"});
+}
+
+// ---- pooling --------------------------------------------------------------------------------
+// Output rows of a pooling window (libtorch's rule, including the ceil_mode correction).
+int64_t ref_pool_out(int64_t in, int64_t k, int64_t s, int64_t p, int64_t d, bool ceil_mode) {
+  const double span = static_cast<double>(in + 2 * p - d * (k - 1) - 1) / s;
+  int64_t out = static_cast<int64_t>(ceil_mode ? std::ceil(span) : std::floor(span)) + 1;
+  if (ceil_mode && (out - 1) * s >= in + p) --out;
+  return out;
+}
+
+Tensor ref_max_pool(const Tensor& x4, const Geometry& g, bool ceil_mode) {
+  const int64_t P = x4.size(0) * x4.size(1), H = x4.size(2), W = x4.size(3);
+  const int64_t OH = ref_pool_out(H, g.kh, g.sh, g.ph, g.dh, ceil_mode);
+  const int64_t OW = ref_pool_out(W, g.kw, g.sw, g.pw, g.dw, ceil_mode);
+  std::vector<double> xv = to_vector(x4), out(P * OH * OW);
+  for (int64_t p = 0; p < P; ++p)
+    for (int64_t oy = 0; oy < OH; ++oy)
+      for (int64_t ox = 0; ox < OW; ++ox) {
+        double best = -std::numeric_limits<double>::infinity();
+        for (int64_t i = 0; i < g.kh; ++i)
+          for (int64_t j = 0; j < g.kw; ++j) {
+            const int64_t iy = oy * g.sh - g.ph + i * g.dh, ix = ox * g.sw - g.pw + j * g.dw;
+            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+            const double v = xv[(p * H + iy) * W + ix];
+            if (std::isnan(v) || std::isnan(best))
+              best = std::numeric_limits<double>::quiet_NaN();
+            else
+              best = std::max(best, v);
+          }
+        out[(p * OH + oy) * OW + ox] = best;
+      }
+  return from_vector(out, {x4.size(0), x4.size(1), OH, OW});
+}
+
+struct PoolCase {
+  std::vector<int64_t> sizes;
+  Geometry g;
+  bool ceil_mode;
+};
+
+const PoolCase kPoolCases[] = {
+    {{2, 3, 8, 8}, {2, 2, 2, 2, 0, 0, 1, 1}, false},
+    {{1, 2, 17, 13}, {3, 3, 2, 2, 1, 1, 1, 1}, false},
+    {{1, 2, 17, 13}, {3, 3, 2, 2, 1, 1, 1, 1}, true},
+    {{2, 1, 7, 9}, {2, 2, 2, 2, 0, 0, 1, 1}, true},
+    {{1, 3, 10, 11}, {3, 2, 3, 2, 1, 1, 1, 1}, true},
+    {{1, 1, 9, 9}, {3, 3, 1, 1, 1, 1, 2, 2}, false},
+    {{1, 2, 33, 5}, {5, 1, 4, 1, 2, 0, 1, 1}, true},
+    {{1, 1, 1, 1}, {1, 1, 1, 1, 0, 0, 1, 1}, false},
+};
+
+TEST(MaxPool2d, MatchesReference) {
+  for (ScalarType dt : {kFloat, kDouble, kBFloat16, kLong, kInt, kChar}) {
+    for (const PoolCase& c : kPoolCases) {
+      const Geometry& g = c.g;
+      Tensor x = random_tensor(c.sizes, dt, -50, 50);
+      Tensor want = ref_max_pool(x, g, c.ceil_mode);
+      Tensor got =
+          max_pool2d(x, {g.kh, g.kw}, {g.sh, g.sw}, {g.ph, g.pw}, {g.dh, g.dw}, c.ceil_mode);
+      EXPECT_EQ(got.dtype(), dt);
+      EXPECT_TRUE(close(got, want, 0, 0))
+          << dt << " " << shape_str(c.sizes) << " ceil " << c.ceil_mode;
+      EXPECT_TRUE(close(max_pool2d(non_contiguous(x), {g.kh, g.kw}, {g.sh, g.sw}, {g.ph, g.pw},
+                                   {g.dh, g.dw}, c.ceil_mode),
+                        want, 0, 0));
+    }
+  }
+}
+
+TEST(MaxPool2d, DefaultsNaNUnbatchedAndEmpty) {
+  Tensor x = random_tensor({2, 3, 6, 7}, kFloat);
+  // Stride defaults to the kernel size.
+  EXPECT_TRUE(close(max_pool2d(x, 3), ref_max_pool(x, {3, 3, 3, 3, 0, 0, 1, 1}, false), 0, 0));
+  EXPECT_TRUE(close(max_pool2d(x, {2, 3}), ref_max_pool(x, {2, 3, 2, 3, 0, 0, 1, 1}, false), 0, 0));
+  // NaN wins its windows.
+  Tensor xn = x.clone();
+  xn.index_put_({0, 0, 1, 1}, std::numeric_limits<double>::quiet_NaN());
+  Tensor got = max_pool2d(xn, 2);
+  EXPECT_TRUE(std::isnan(got.index({0, 0, 0, 0}).item<double>()));
+  EXPECT_TRUE(close(got, ref_max_pool(xn, {2, 2, 2, 2, 0, 0, 1, 1}, false), 0, 0));
+  // Unbatched [C, H, W] and an empty batch.
+  EXPECT_TRUE(close(max_pool2d(x.select(0, 0), 2, 1, 1),
+                    ref_max_pool(x, {2, 2, 1, 1, 1, 1, 1, 1}, false).select(0, 0), 0, 0));
+  EXPECT_EQ(max_pool2d(random_tensor({0, 3, 6, 7}), 2).sizes().vec(),
+            (std::vector<int64_t>{0, 3, 3, 3}));
+  // Channels-last input.
+  EXPECT_TRUE(close(max_pool2d(channels_last(x), 3, 2, 1),
+                    ref_max_pool(x, {3, 3, 2, 2, 1, 1, 1, 1}, false), 0, 0));
+}
+
+// libtorch's avg_pool2d: the divisor is divisor_override, else the window clipped to the padded
+// input (count_include_pad) or to the input.
+Tensor ref_avg_pool(const Tensor& x4, const Geometry& g, bool ceil_mode, bool include_pad,
+                    std::optional<int64_t> divisor, bool integer) {
+  const int64_t P = x4.size(0) * x4.size(1), H = x4.size(2), W = x4.size(3);
+  const int64_t OH = ref_pool_out(H, g.kh, g.sh, g.ph, 1, ceil_mode);
+  const int64_t OW = ref_pool_out(W, g.kw, g.sw, g.pw, 1, ceil_mode);
+  std::vector<double> xv = to_vector(x4), out(P * OH * OW);
+  for (int64_t p = 0; p < P; ++p)
+    for (int64_t oy = 0; oy < OH; ++oy)
+      for (int64_t ox = 0; ox < OW; ++ox) {
+        double sum = 0;
+        int64_t inside = 0, padded = 0;
+        for (int64_t i = 0; i < g.kh; ++i)
+          for (int64_t j = 0; j < g.kw; ++j) {
+            const int64_t iy = oy * g.sh - g.ph + i, ix = ox * g.sw - g.pw + j;
+            if (iy < H + g.ph && ix < W + g.pw) ++padded;
+            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+            sum += xv[(p * H + iy) * W + ix];
+            ++inside;
+          }
+        const double d = static_cast<double>(divisor ? *divisor : include_pad ? padded : inside);
+        out[(p * OH + oy) * OW + ox] = integer ? std::trunc(sum / d) : sum / d;
+      }
+  return from_vector(out, {x4.size(0), x4.size(1), OH, OW});
+}
+
+TEST(AvgPool2d, MatchesReference) {
+  for (ScalarType dt : {kFloat, kDouble, kBFloat16, kLong}) {
+    for (const PoolCase& c : kPoolCases) {
+      if (c.g.dh != 1 || c.g.dw != 1) continue;  // avg_pool2d has no dilation
+      const Geometry& g = c.g;
+      for (bool include_pad : {true, false}) {
+        for (std::optional<int64_t> div : {std::optional<int64_t>(), std::optional<int64_t>(3)}) {
+          Tensor x = random_tensor(c.sizes, dt, -50, 50);
+          Tensor want = ref_avg_pool(x, g, c.ceil_mode, include_pad, div, dt == kLong);
+          Tensor got = avg_pool2d(x, {g.kh, g.kw}, {g.sh, g.sw}, {g.ph, g.pw}, c.ceil_mode,
+                                  include_pad, div);
+          EXPECT_EQ(got.dtype(), dt);
+          // Values up to 50 cancel: the absolute error scales with them, not with the mean.
+          const double rtol = dt == kBFloat16 ? 8e-3 : dt == kFloat ? 2e-6 : 1e-13;
+          const double atol = dt == kBFloat16 ? 0.05 : dt == kFloat ? 1e-4 : 1e-10;
+          EXPECT_TRUE(close(got, want, rtol, atol))
+              << dt << " " << shape_str(c.sizes) << " ceil " << c.ceil_mode << " include_pad "
+              << include_pad << " divisor " << div.value_or(0);
+          EXPECT_TRUE(close(avg_pool2d(non_contiguous(x), {g.kh, g.kw}, {g.sh, g.sw}, {g.ph, g.pw},
+                                       c.ceil_mode, include_pad, div),
+                            want, rtol, atol));
+        }
+      }
+    }
+  }
+}
+
+TEST(AvgPool2d, LayoutsUnbatchedAndEmpty) {
+  for (ScalarType dt : {kFloat, kDouble}) {
+    Tensor x = random_tensor({2, 3, 9, 8}, dt);
+    const Geometry g{3, 3, 2, 2, 1, 1, 1, 1};
+    for (bool ceil_mode : {false, true}) {
+      Tensor want = ref_avg_pool(x, g, ceil_mode, false, std::nullopt, false);
+      EXPECT_TRUE(close(avg_pool2d(channels_last(x), 3, 2, 1, ceil_mode, false), want, 1e-6, 1e-7))
+          << dt;
+      EXPECT_TRUE(close(avg_pool2d(x.select(0, 1), 3, 2, 1, ceil_mode, false), want.select(0, 1),
+                        1e-6, 1e-7))
+          << dt;
+    }
+    // Stride defaults to the kernel size.
+    EXPECT_TRUE(close(avg_pool2d(x, 2),
+                      ref_avg_pool(x, {2, 2, 2, 2, 0, 0, 1, 1}, false, true, std::nullopt, false),
+                      1e-6, 1e-7));
+    EXPECT_EQ(avg_pool2d(random_tensor({0, 3, 6, 7}, dt), 2).sizes().vec(),
+              (std::vector<int64_t>{0, 3, 3, 3}));
+  }
+}
+
+TEST(Pool2d, Errors) {
+  Tensor x = random_tensor({1, 2, 5, 5});
+  for (const char* op : {"max_pool2d", "avg_pool2d"}) {
+    const bool is_max = std::string(op) == "max_pool2d";
+    auto pool = [&](const Tensor& in, IntArrayRef k, IntArrayRef s, IntArrayRef p, bool ceil) {
+      return is_max ? max_pool2d(in, k, s, p, 1, ceil) : avg_pool2d(in, k, s, p, ceil);
+    };
+    const std::string tag = std::string("[") + op + "]";
+    expect_error([&] { pool(x, 3, 1, 2, false); }, {tag, "padding [2]", "half of the kernel"});
+    expect_error([&] { pool(x, 3, 1, -1, false); }, {tag, "padding", "non-negative"});
+    expect_error([&] { pool(x, 3, 0, 0, false); }, {tag, "stride", "positive"});
+    expect_error([&] { pool(x, 0, 1, 0, false); }, {tag, "kernel_size", "positive"});
+    expect_error([&] { pool(x, 6, 1, 0, false); },
+                 {tag, "output size is too small", "[1, 2, 5, 5]"});
+    expect_error([&] { pool(random_tensor({5, 5}), 2, {}, 0, false); }, {tag, "[5, 5]", "4-D"});
+    expect_error(
+        [&] {
+          pool(random_tensor({1, 0, 5, 5}), 2, {}, 0, false);
+        },
+        {tag, "non-zero C, H and W"});
+    expect_error([&] { pool(x, {2, 2, 2}, {}, 0, false); }, {tag, "kernel_size", "1 or 2"});
+  }
+  expect_error([&] { max_pool2d(x, 3, 1, 0, 0); }, {"[max_pool2d]", "dilation", "positive"});
+  expect_error([&] { max_pool2d(x.to(kBool), 2); }, {"[max_pool2d]", "bool"});
+  expect_error([&] { avg_pool2d(x.to(kInt), 2); }, {"[avg_pool2d]", "int32", "int64"});
+  expect_error([&] { avg_pool2d(x, 2, {}, 0, false, true, 0); },
+               {"[avg_pool2d]", "divisor_override 0"});
+}
+
+// ---- im2col ---------------------------------------------------------------------------------
+Tensor ref_im2col(const Tensor& x4, const Geometry& g) {
+  const int64_t N = x4.size(0), C = x4.size(1), H = x4.size(2), W = x4.size(3);
+  const int64_t OH = (H + 2 * g.ph - g.dh * (g.kh - 1) - 1) / g.sh + 1;
+  const int64_t OW = (W + 2 * g.pw - g.dw * (g.kw - 1) - 1) / g.sw + 1;
+  const int64_t rows = C * g.kh * g.kw, L = OH * OW;
+  std::vector<double> xv = to_vector(x4), out(N * rows * L, 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t i = 0; i < g.kh; ++i)
+        for (int64_t j = 0; j < g.kw; ++j)
+          for (int64_t oy = 0; oy < OH; ++oy)
+            for (int64_t ox = 0; ox < OW; ++ox) {
+              const int64_t iy = oy * g.sh - g.ph + i * g.dh, ix = ox * g.sw - g.pw + j * g.dw;
+              if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+              const int64_t row = (c * g.kh + i) * g.kw + j;
+              out[(n * rows + row) * L + oy * OW + ox] = xv[((n * C + c) * H + iy) * W + ix];
+            }
+  return from_vector(out, {N, rows, L});
+}
+
+TEST(Im2col, MatchesReference) {
+  const std::pair<std::vector<int64_t>, Geometry> cases[] = {
+      {{2, 3, 7, 9}, {3, 3, 1, 1, 0, 0, 1, 1}}, {{1, 2, 17, 13}, {3, 2, 2, 3, 1, 2, 1, 1}},
+      {{1, 3, 9, 9}, {3, 3, 1, 1, 2, 2, 2, 2}}, {{3, 1, 5, 33}, {1, 5, 1, 4, 0, 2, 1, 2}},
+      {{1, 1, 1, 1}, {1, 1, 1, 1, 0, 0, 1, 1}}, {{0, 2, 4, 4}, {2, 2, 1, 1, 0, 0, 1, 1}}};
+  for (ScalarType dt : {kFloat, kDouble, kLong, kBool, kBFloat16}) {
+    for (const auto& [sizes, g] : cases) {
+      Tensor x = random_tensor(sizes, dt);
+      Tensor want = ref_im2col(x, g);
+      Tensor got = im2col(x, {g.kh, g.kw}, {g.dh, g.dw}, {g.ph, g.pw}, {g.sh, g.sw});
+      EXPECT_EQ(got.dtype(), dt);
+      EXPECT_TRUE(close(got, want, 0, 0)) << dt << " " << shape_str(sizes);
+      EXPECT_TRUE(
+          close(im2col(non_contiguous(x), {g.kh, g.kw}, {g.dh, g.dw}, {g.ph, g.pw}, {g.sh, g.sw}),
+                want, 0, 0));
+    }
+  }
+  // Unbatched [C, H, W] gives [C*kh*kw, L].
+  Tensor x = random_tensor({1, 3, 6, 5});
+  EXPECT_TRUE(close(im2col(x.select(0, 0), 2, 1, 1, 2),
+                    ref_im2col(x, {2, 2, 2, 2, 1, 1, 1, 1}).select(0, 0), 0, 0));
+}
+
+TEST(Im2col, Errors) {
+  Tensor x = random_tensor({1, 2, 5, 5});
+  expect_error([&] { im2col(x, 7); }, {"[im2col]", "sliding-block grid is empty", "[1, 2, 5, 5]"});
+  expect_error([&] { im2col(x, 3, 1, 0, 0); }, {"[im2col]", "stride", "positive"});
+  expect_error([&] { im2col(x, 3, 1, -1); }, {"[im2col]", "padding", "non-negative"});
+  expect_error([&] { im2col(x, 3, 0); }, {"[im2col]", "dilation", "positive"});
+  expect_error([&] { im2col(x, {3, 0}); }, {"[im2col]", "kernel_size [3, 0]"});
+  expect_error([&] { im2col(random_tensor({5, 5}), 2); }, {"[im2col]", "[5, 5]"});
+  expect_error([&] { im2col(random_tensor({1, 2, 0, 5}), 2); }, {"[im2col]", "non-zero"});
+}
+
+}  // namespace
+}  // namespace kiln
