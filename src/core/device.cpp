@@ -28,9 +28,8 @@ Device::Device(const std::string& spec) : type_(DeviceType::CPU), index_(-1) {
 }
 
 std::string Device::str() const {
-  std::string s = type_ == DeviceType::CPU ? "cpu" : "cuda";
-  if (index_ >= 0) s += ":" + std::to_string(index_);
-  return s;
+  const char* kind = type_ == DeviceType::CPU ? "cpu" : "cuda";
+  return index_ >= 0 ? fmt::format("{}:{}", kind, index_) : std::string(kind);
 }
 
 std::ostream& operator<<(std::ostream& os, DeviceType t) {

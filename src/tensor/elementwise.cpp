@@ -170,10 +170,12 @@ void unary_kernel(const Tensor& out, const Tensor& in, F f) {
       });
 }
 
-template <typename F>
+// The dtype rule is a template argument so ops that always compute in floating point are only
+// instantiated for floating types.
+template <ops::DtypeRule Rule, typename F>
 void dispatch_unary(const ops::OpInfo& oi, ScalarType compute, const Tensor& out,
                     const Tensor& in, F f) {
-  if (oi.dtype_rule == ops::DtypeRule::IntToFloat) {
+  if constexpr (Rule == ops::DtypeRule::IntToFloat) {
     KILN_DISPATCH_FLOATING_TYPES(compute, oi.name, [&] { unary_kernel<F, scalar_t>(out, in, f); });
   } else {
     KILN_DISPATCH_ALL_TYPES(compute, oi.name, [&] { unary_kernel<F, scalar_t>(out, in, f); });
@@ -183,9 +185,9 @@ void dispatch_unary(const ops::OpInfo& oi, ScalarType compute, const Tensor& out
 void run_unary(OpKind kind, const Tensor& out, const Tensor& in, ScalarType compute) {
   const auto& oi = info(kind);
   switch (kind) {
-#define KILN_UNARY_OP(Name, fn, r, t)                          \
-  case OpKind::Name:                                           \
-    dispatch_unary(oi, compute, out, in, ops::scalar::Name{}); \
+#define KILN_UNARY_OP(Name, fn, r, t)                                               \
+  case OpKind::Name:                                                                \
+    dispatch_unary<ops::DtypeRule::r>(oi, compute, out, in, ops::scalar::Name{});   \
     break;
 #include "kiln/ops/ops.def"
     default:
@@ -255,10 +257,10 @@ void flat_binary_kernel(const Tensor& out, const Tensor& a, const Tensor& b, F f
   });
 }
 
-template <typename F>
+template <ops::DtypeRule Rule, typename F>
 void dispatch_flat_binary(const ops::OpInfo& oi, ScalarType compute, const Tensor& out,
                           const Tensor& a, const Tensor& b, F f) {
-  if (oi.dtype_rule == ops::DtypeRule::IntToFloat) {
+  if constexpr (Rule == ops::DtypeRule::IntToFloat) {
     KILN_DISPATCH_FLOATING_TYPES(compute, oi.name,
                                  [&] { flat_binary_kernel<F, scalar_t>(out, a, b, f); });
   } else {
@@ -272,7 +274,7 @@ void run_flat_binary(OpKind kind, const Tensor& out, const Tensor& a, const Tens
   switch (kind) {
 #define KILN_BINARY_OP(Name, fn, r, t)                                  \
   case OpKind::Name:                                                    \
-    dispatch_flat_binary(oi, compute, out, a, b, ops::scalar::Name{});  \
+    dispatch_flat_binary<ops::DtypeRule::r>(oi, compute, out, a, b, ops::scalar::Name{});  \
     break;
 #include "kiln/ops/ops.def"
     default:
@@ -307,7 +309,7 @@ Operand make_operand(const Arg& a, ScalarType compute, const Tensor* dst = nullp
   return o;
 }
 
-template <typename F>
+template <ops::DtypeRule Rule, typename F>
 void dispatch_binary(const ops::OpInfo& oi, ScalarType compute, const Tensor& out, Operand& a,
                      Operand& b, F f) {
   auto run = [&](auto tag) {
@@ -315,7 +317,7 @@ void dispatch_binary(const ops::OpInfo& oi, ScalarType compute, const Tensor& ou
     binary_kernel<F, scalar_t>(out, a.data(), a.strides(out.sizes()), b.data(),
                                b.strides(out.sizes()), f);
   };
-  if (oi.dtype_rule == ops::DtypeRule::IntToFloat) {
+  if constexpr (Rule == ops::DtypeRule::IntToFloat) {
     KILN_DISPATCH_FLOATING_TYPES(compute, oi.name, [&] { run(scalar_t{}); });
   } else {
     KILN_DISPATCH_ALL_TYPES(compute, oi.name, [&] { run(scalar_t{}); });
@@ -327,7 +329,7 @@ void run_binary(OpKind kind, const Tensor& out, Operand& a, Operand& b, ScalarTy
   switch (kind) {
 #define KILN_BINARY_OP(Name, fn, r, t)                               \
   case OpKind::Name:                                                 \
-    dispatch_binary(oi, compute, out, a, b, ops::scalar::Name{});    \
+    dispatch_binary<ops::DtypeRule::r>(oi, compute, out, a, b, ops::scalar::Name{});    \
     break;
 #include "kiln/ops/ops.def"
     default:
