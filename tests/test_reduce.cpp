@@ -720,3 +720,18 @@ TEST(Reduce, ErrorsNameTheOpAndTheProblem) {
 
 }  // namespace
 }  // namespace kiln::testing
+
+// var(x, {0}) / x.std({1}) must pick the dim overloads, not convert the braces to `unbiased`.
+TEST(Reduce, BracedDimListPicksDimOverload) {
+  kiln::Tensor x = kiln::testing::random_tensor({4, 3}, kiln::kDouble);
+  EXPECT_EQ(kiln::var(x, {0}).sizes().vec(), (std::vector<int64_t>{3}));
+  EXPECT_EQ(x.std({1}).sizes().vec(), (std::vector<int64_t>{4}));
+  EXPECT_EQ(kiln::var(x).dim(), 0);
+  EXPECT_EQ(x.std(false).dim(), 0);
+  std::vector<double> v = kiln::testing::to_vector(x);
+  double mean = 0, ss = 0;
+  for (double e : v) mean += e / v.size();
+  for (double e : v) ss += (e - mean) * (e - mean);
+  EXPECT_NEAR(x.var(false).item<double>(), ss / v.size(), 1e-12);
+  EXPECT_NEAR(kiln::var(x).item<double>(), ss / (v.size() - 1), 1e-12);
+}

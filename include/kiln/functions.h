@@ -143,10 +143,21 @@ Tensor amin(const Tensor& self, IntArrayRef dim = {}, bool keepdim = false);
 /// Index of the first maximum; over the flattened tensor when dim is nullopt.
 Tensor argmax(const Tensor& self, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
 Tensor argmin(const Tensor& self, std::optional<int64_t> dim = std::nullopt, bool keepdim = false);
-Tensor var(const Tensor& self, bool unbiased = true);
+/// Over dims (all dims when empty); unbiased uses Bessel's correction.
 Tensor var(const Tensor& self, IntArrayRef dim, bool unbiased = true, bool keepdim = false);
-Tensor std(const Tensor& self, bool unbiased = true);
 Tensor std(const Tensor& self, IntArrayRef dim, bool unbiased = true, bool keepdim = false);
+// Over all elements. Templates, so that var(x, {0}) picks the dim overload rather than
+// converting {0} to bool.
+inline Tensor var(const Tensor& self) { return var(self, IntArrayRef{}, true, false); }
+inline Tensor std(const Tensor& self) { return std(self, IntArrayRef{}, true, false); }
+template <typename B, std::enable_if_t<std::is_same_v<B, bool>, int> = 0>
+Tensor var(const Tensor& self, B unbiased) {
+  return var(self, IntArrayRef{}, unbiased, false);
+}
+template <typename B, std::enable_if_t<std::is_same_v<B, bool>, int> = 0>
+Tensor std(const Tensor& self, B unbiased) {
+  return std(self, IntArrayRef{}, unbiased, false);
+}
 Tensor norm(const Tensor& self, const Scalar& p = 2);
 Tensor norm(const Tensor& self, const Scalar& p, IntArrayRef dim, bool keepdim = false);
 Tensor logsumexp(const Tensor& self, IntArrayRef dim, bool keepdim = false);

@@ -853,19 +853,9 @@ Tensor argmin(const Tensor& self, std::optional<int64_t> dim, bool keepdim) {
   return arg_extreme<false>(self, dim, keepdim, "argmin");
 }
 
-Tensor var(const Tensor& self, bool unbiased) {
-  detail::check_cpu(self, "var");
-  return var_std(self, detail::wrap_dims({}, self.dim(), "var"), unbiased, false, false, "var");
-}
-
 Tensor var(const Tensor& self, IntArrayRef dim, bool unbiased, bool keepdim) {
   detail::check_cpu(self, "var");
   return var_std(self, detail::wrap_dims(dim, self.dim(), "var"), unbiased, keepdim, false, "var");
-}
-
-Tensor std(const Tensor& self, bool unbiased) {
-  detail::check_cpu(self, "std");
-  return var_std(self, detail::wrap_dims({}, self.dim(), "std"), unbiased, false, true, "std");
 }
 
 Tensor std(const Tensor& self, IntArrayRef dim, bool unbiased, bool keepdim) {

@@ -108,9 +108,7 @@ Tensor Tensor::amax(IntArrayRef d, bool k) const { return kiln::amax(*this, d, k
 Tensor Tensor::amin(IntArrayRef d, bool k) const { return kiln::amin(*this, d, k); }
 Tensor Tensor::argmax(std::optional<int64_t> d, bool k) const { return kiln::argmax(*this, d, k); }
 Tensor Tensor::argmin(std::optional<int64_t> d, bool k) const { return kiln::argmin(*this, d, k); }
-Tensor Tensor::var(bool u) const { return kiln::var(*this, u); }
 Tensor Tensor::var(IntArrayRef d, bool u, bool k) const { return kiln::var(*this, d, u, k); }
-Tensor Tensor::std(bool u) const { return kiln::std(*this, u); }
 Tensor Tensor::std(IntArrayRef d, bool u, bool k) const { return kiln::std(*this, d, u, k); }
 Tensor Tensor::norm(const Scalar& p) const { return kiln::norm(*this, p); }
 Tensor Tensor::norm(const Scalar& p, IntArrayRef d, bool k) const {
