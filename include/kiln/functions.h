@@ -209,6 +209,10 @@ Tensor gather(const Tensor& self, int64_t dim, const Tensor& index);
 Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src);
 Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, const Scalar& value);
 Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src);
+/// A copy of self with values written (or added, with accumulate) where the index tensors
+/// point: indices[i] indexes dim i, undefined entries take the whole dim (at::index_put).
+Tensor index_put(const Tensor& self, const std::vector<Tensor>& indices, const Tensor& values,
+                 bool accumulate = false);
 /// Rows of weight picked by integer indices: output shape indices.sizes() + [embedding_dim].
 Tensor embedding(const Tensor& weight, const Tensor& indices);
 /// int64 [.., num_classes] with a one at each index; num_classes -1 means max + 1.

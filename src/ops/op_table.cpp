@@ -9,13 +9,15 @@ namespace {
 
 constexpr OpInfo kOpTable[] = {
 #define KILN_UNARY_OP(Name, fn, rule, traits) \
-  {OpKind::Name, #fn, OpFamily::Unary, 1, DtypeRule::rule, (traits)},
-#define KILN_BINARY_OP(Name, fn, rule, traits) \
-  {OpKind::Name, #fn, OpFamily::Binary, 2, DtypeRule::rule, (traits)},
-#define KILN_REDUCE_OP(Name, fn, rule, traits) \
-  {OpKind::Name, #fn, OpFamily::Reduce, 1, DtypeRule::rule, (traits)},
-#define KILN_OP(Name, fn, family, arity, rule, traits) \
-  {OpKind::Name, #fn, OpFamily::family, arity, DtypeRule::rule, (traits)},
+  {OpKind::Name, #fn, OpFamily::Unary, DtypeRule::rule, (traits), "(Tensor self) -> Tensor"},
+#define KILN_BINARY_OP(Name, fn, rule, traits)                        \
+  {OpKind::Name, #fn, OpFamily::Binary, DtypeRule::rule, (traits), \
+   "(Operand self, Operand other) -> Tensor"},
+#define KILN_REDUCE_OP(Name, fn, rule, traits)                        \
+  {OpKind::Name, #fn, OpFamily::Reduce, DtypeRule::rule, (traits), \
+   "(Tensor self, int[] dim, bool keepdim) -> Tensor"},
+#define KILN_OP(Name, fn, family, rule, traits, schema) \
+  {OpKind::Name, #fn, OpFamily::family, DtypeRule::rule, (traits), schema},
 #include "kiln/ops/ops.def"
 };
 

@@ -9,6 +9,7 @@
 
 #include "kiln/functions.h"
 #include "tensor/internal.h"
+#include "tensor/record.h"
 #include "tensor/onednn.h"
 
 namespace kiln {
@@ -373,6 +374,10 @@ Window pool_window(const char* op, const Tensor& input, IntArrayRef kernel_size,
 // ---- public ops ---------------------------------------------------------------------------
 Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, IntArrayRef stride,
               IntArrayRef padding, IntArrayRef dilation, int64_t groups) {
+  if (detail::should_record(input, weight, bias)) [[unlikely]]
+    return detail::record1(ops::OpKind::Conv2d, {input, weight, detail::optional_arg(bias),
+                                                 stride.vec(), padding.vec(), dilation.vec(),
+                                                 groups});
   check_cpu(input, "conv2d", "input");
   check_cpu(weight, "conv2d", "weight");
   KILN_CHECK(input.dim() == 3 || input.dim() == 4,
@@ -459,6 +464,9 @@ Tensor conv2d(const Tensor& input, const Tensor& weight, const Tensor& bias, Int
 
 Tensor max_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stride,
                   IntArrayRef padding, IntArrayRef dilation, bool ceil_mode) {
+  if (detail::should_record(input)) [[unlikely]]
+    return detail::record1(ops::OpKind::MaxPool2d, {input, kernel_size.vec(), stride.vec(),
+                                                    padding.vec(), dilation.vec(), ceil_mode});
   const Window w =
       pool_window("max_pool2d", input, kernel_size, stride, padding, dilation, ceil_mode);
   KILN_CHECK(input.dtype() != kBool,
@@ -484,6 +492,10 @@ Tensor max_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stri
 Tensor avg_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stride,
                   IntArrayRef padding, bool ceil_mode, bool count_include_pad,
                   std::optional<int64_t> divisor_override) {
+  if (detail::should_record(input)) [[unlikely]]
+    return detail::record1(ops::OpKind::AvgPool2d,
+                           {input, kernel_size.vec(), stride.vec(), padding.vec(), ceil_mode,
+                            count_include_pad, IValue(divisor_override)});
   const Window w = pool_window("avg_pool2d", input, kernel_size, stride, padding, 1, ceil_mode);
   const ScalarType dt = input.dtype();
   KILN_CHECK(is_floating_point(dt) || dt == kLong,
@@ -523,6 +535,9 @@ Tensor avg_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stri
 
 Tensor im2col(const Tensor& input, IntArrayRef kernel_size, IntArrayRef dilation,
               IntArrayRef padding, IntArrayRef stride) {
+  if (detail::should_record(input)) [[unlikely]]
+    return detail::record1(ops::OpKind::Im2col, {input, kernel_size.vec(), dilation.vec(),
+                                                 padding.vec(), stride.vec()});
   check_input_4d("im2col", input);
   Window w = make_window("im2col", kernel_size, stride, padding, dilation);
   const Tensor x = (input.dim() == 4 ? input : input.unsqueeze(0)).contiguous();

@@ -8,6 +8,7 @@
 #include "ops/scalar_ops.h"
 #include "tensor/internal.h"
 #include "tensor/loops.h"
+#include "tensor/record.h"
 
 namespace kiln {
 namespace detail {
@@ -424,7 +425,11 @@ void copy_kernel(const Tensor& dst, const Tensor& src) {
   });
 }
 
-Tensor& Tensor::copy_(const Tensor& src, bool) {
+Tensor& Tensor::copy_(const Tensor& src, bool non_blocking) {
+  if (detail::should_record(*this, src)) [[unlikely]] {
+    detail::record_inplace(OpKind::Assign, *this, {*this, src}, [&] { copy_(src, non_blocking); });
+    return *this;
+  }
   detail::check_cpu(*this, "copy_", "self");
   detail::check_cpu(src, "copy_", "src");
   auto shape = infer_broadcast_size(sizes(), src.sizes(), "copy_");
@@ -444,6 +449,10 @@ Tensor& Tensor::copy_(const Tensor& src, bool) {
 }
 
 Tensor& Tensor::fill_(const Scalar& value) {
+  if (detail::should_record(*this)) [[unlikely]] {
+    detail::record_inplace(OpKind::Assign, *this, {*this, IValue(value)}, [&] { fill_(value); });
+    return *this;
+  }
   detail::check_cpu(*this, "fill_", "self");
   KILN_DISPATCH_ALL_TYPES(dtype(), "fill_", [&] {
     const scalar_t v = value.to<scalar_t>();
@@ -465,44 +474,108 @@ Tensor& Tensor::fill_(const Scalar& value) {
 
 Tensor& Tensor::zero_() { return fill_(0); }
 
+namespace detail {
+Tensor assign(const Tensor& self, const IValue& src) {
+  Tensor out = make_empty(self.sizes(), self.dtype(), self.device());
+  if (src.is_tensor()) out.copy_(src.toTensor());
+  else out.fill_(src.toScalar());
+  return out;
+}
+}  // namespace detail
+
 // ---- generated entry points -----------------------------------------------------------------
+// Each checks should_record() first: when autograd or the tracer watches, the call is boxed and
+// recorded (record.h); otherwise it goes straight to the kernel.
+namespace {
+Tensor unary_entry(OpKind kind, const Tensor& self) {
+  if (detail::should_record(self)) [[unlikely]]
+    return detail::record1(kind, {self});
+  return unary_op(kind, self, nullptr, false);
+}
+void unary_inplace_entry(OpKind kind, Tensor& self) {
+  if (detail::should_record(self)) [[unlikely]] {
+    detail::record_inplace(kind, self, {self}, [&] { unary_op(kind, self, &self, true); });
+    return;
+  }
+  unary_op(kind, self, &self, true);
+}
+void unary_out_entry(OpKind kind, Tensor& out, const Tensor& self) {
+  if (detail::should_record(self, out)) [[unlikely]] {
+    detail::record_out(kind, out, {self}, [&] { unary_op(kind, self, &out, false); });
+    return;
+  }
+  unary_op(kind, self, &out, false);
+}
+IValue boxed(const Arg& a) { return a.is_scalar() ? IValue(a.s) : IValue(*a.t); }
+bool records(const Arg& a, const Arg& b) {
+  const Tensor none;
+  return detail::should_record(a.is_scalar() ? none : *a.t, b.is_scalar() ? none : *b.t);
+}
+Tensor binary_entry(OpKind kind, const Arg& a, const Arg& b) {
+  if (records(a, b)) [[unlikely]]
+    return detail::record1(kind, {boxed(a), boxed(b)});
+  return binary_op(kind, a, b, nullptr, false);
+}
+void binary_inplace_entry(OpKind kind, Tensor& self, const Arg& b) {
+  const Arg a{&self, Scalar()};
+  if (records(a, b)) [[unlikely]] {
+    detail::record_inplace(kind, self, {self, boxed(b)},
+                           [&] { binary_op(kind, a, b, &self, true); });
+    return;
+  }
+  binary_op(kind, a, b, &self, true);
+}
+void binary_out_entry(OpKind kind, Tensor& out, const Tensor& self, const Tensor& other) {
+  if (detail::should_record(self, other, out)) [[unlikely]] {
+    detail::record_out(kind, out, {self, other},
+                       [&] { binary_op(kind, targ(self), targ(other), &out, false); });
+    return;
+  }
+  binary_op(kind, targ(self), targ(other), &out, false);
+}
+}  // namespace
+
 #define KILN_UNARY_OP(Name, fn, r, t)                                               \
-  Tensor fn(const Tensor& self) { return unary_op(OpKind::Name, self, nullptr, false); } \
+  Tensor fn(const Tensor& self) { return unary_entry(OpKind::Name, self); }         \
   Tensor& fn##_(Tensor& self) {                                                     \
-    unary_op(OpKind::Name, self, &self, true);                                      \
+    unary_inplace_entry(OpKind::Name, self);                                        \
     return self;                                                                    \
   }                                                                                 \
   Tensor& fn##_out(Tensor& out, const Tensor& self) {                               \
-    unary_op(OpKind::Name, self, &out, false);                                      \
+    unary_out_entry(OpKind::Name, out, self);                                       \
     return out;                                                                     \
   }                                                                                 \
-  Tensor Tensor::fn() const { return kiln::fn(*this); }                             \
+  Tensor Tensor::fn() const { return unary_entry(OpKind::Name, *this); }            \
   Tensor& Tensor::fn##_() {                                                         \
-    unary_op(OpKind::Name, *this, this, true);                                      \
+    unary_inplace_entry(OpKind::Name, *this);                                       \
     return *this;                                                                   \
   }
 #define KILN_BINARY_OP(Name, fn, r, t)                                                        \
   Tensor fn(const Tensor& self, const Tensor& other) {                                        \
-    return binary_op(OpKind::Name, targ(self), targ(other), nullptr, false);                  \
+    return binary_entry(OpKind::Name, targ(self), targ(other));                               \
   }                                                                                           \
   Tensor fn(const Tensor& self, const Scalar& other) {                                        \
-    return binary_op(OpKind::Name, targ(self), sarg(other), nullptr, false);                  \
+    return binary_entry(OpKind::Name, targ(self), sarg(other));                               \
   }                                                                                           \
   Tensor fn(const Scalar& self, const Tensor& other) {                                        \
-    return binary_op(OpKind::Name, sarg(self), targ(other), nullptr, false);                  \
+    return binary_entry(OpKind::Name, sarg(self), targ(other));                               \
   }                                                                                           \
   Tensor& fn##_out(Tensor& out, const Tensor& self, const Tensor& other) {                    \
-    binary_op(OpKind::Name, targ(self), targ(other), &out, false);                            \
+    binary_out_entry(OpKind::Name, out, self, other);                                         \
     return out;                                                                               \
   }                                                                                           \
-  Tensor Tensor::fn(const Tensor& other) const { return kiln::fn(*this, other); }             \
-  Tensor Tensor::fn(const Scalar& other) const { return kiln::fn(*this, other); }             \
+  Tensor Tensor::fn(const Tensor& other) const {                                              \
+    return binary_entry(OpKind::Name, targ(*this), targ(other));                              \
+  }                                                                                           \
+  Tensor Tensor::fn(const Scalar& other) const {                                              \
+    return binary_entry(OpKind::Name, targ(*this), sarg(other));                              \
+  }                                                                                           \
   Tensor& Tensor::fn##_(const Tensor& other) {                                                \
-    binary_op(OpKind::Name, targ(*this), targ(other), this, true);                            \
+    binary_inplace_entry(OpKind::Name, *this, targ(other));                                   \
     return *this;                                                                             \
   }                                                                                           \
   Tensor& Tensor::fn##_(const Scalar& other) {                                                \
-    binary_op(OpKind::Name, targ(*this), sarg(other), this, true);                            \
+    binary_inplace_entry(OpKind::Name, *this, sarg(other));                                   \
     return *this;                                                                             \
   }
 #include "kiln/ops/ops.def"
@@ -589,6 +662,10 @@ Tensor& Tensor::clamp_(const std::optional<Scalar>& min, const std::optional<Sca
 // ---- where ----------------------------------------------------------------------------------
 namespace {
 Tensor where_impl(const Tensor& cond, const Arg& a, const Arg& b) {
+  const Tensor none;
+  if (detail::should_record(cond, a.is_scalar() ? none : *a.t, b.is_scalar() ? none : *b.t))
+    [[unlikely]]
+    return detail::record1(OpKind::Where, {cond, boxed(a), boxed(b)});
   detail::check_cpu(cond, "where", "condition");
   KILN_CHECK(cond.dtype() == kBool, "[where] got condition of dtype {}, expected bool",
              dtype_name(cond.dtype()));

@@ -9,6 +9,7 @@
 #include "kiln/functions.h"
 #include "tensor/internal.h"
 #include "tensor/loops.h"
+#include "tensor/record.h"
 
 namespace kiln {
 namespace {
@@ -16,6 +17,11 @@ namespace {
 Tensor finish(Tensor t, const TensorOptions& options) {
   if (options.requires_grad()) t.set_requires_grad(true);
   return t;
+}
+
+// Factories are recorded (as their Creation row) only while tracing: they have no inputs.
+Tensor record_creation(ops::OpKind kind, std::vector<IValue> args, const TensorOptions& options) {
+  return finish(detail::record1(kind, std::move(args)), options);
 }
 
 void check_device(const TensorOptions& options, const char* op) {
@@ -95,6 +101,8 @@ Tensor empty_strided(IntArrayRef sizes, IntArrayRef strides, const TensorOptions
 }
 
 Tensor zeros(IntArrayRef sizes, const TensorOptions& options) {
+  if (detail::should_record()) [[unlikely]]
+    return full(sizes, 0, options.has_dtype() ? options : options.dtype(get_default_dtype()));
   Tensor t = empty(sizes, options.requires_grad(false));
   if (t.numel() > 0) std::memset(t.data_ptr(), 0, t.nbytes());
   return finish(t, options);
@@ -106,6 +114,10 @@ Tensor ones(IntArrayRef sizes, const TensorOptions& options) {
 
 Tensor full(IntArrayRef sizes, const Scalar& value, const TensorOptions& options) {
   TensorOptions o = options.has_dtype() ? options : options.dtype(value.type());
+  if (detail::should_record()) [[unlikely]] {
+    check_device(o, "full");
+    return record_creation(ops::OpKind::Full, {sizes.vec(), value, o.dtype(), o.device()}, o);
+  }
   Tensor t = empty(sizes, o.requires_grad(false));
   t.fill_(value);
   return finish(t, o);
@@ -143,6 +155,10 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step,
   KILN_CHECK((st > 0 && e >= s) || (st < 0 && e <= s),
              "[arange] upper bound and larger bound inconsistent with step sign: got start {}, "
              "end {}, step {}", s, e, st);
+  if (detail::should_record()) [[unlikely]] {
+    check_device(o, "arange");
+    return record_creation(ops::OpKind::Arange, {start, end, step, o.dtype(), o.device()}, o);
+  }
   int64_t n = all_int ? (end.toLong() - start.toLong() + step.toLong() + (st > 0 ? -1 : 1)) /
                             step.toLong()
                       : static_cast<int64_t>(std::ceil((e - s) / st));
@@ -162,6 +178,11 @@ Tensor arange(const Scalar& start, const Scalar& end, const Scalar& step,
 
 Tensor linspace(const Scalar& start, const Scalar& end, int64_t steps, const TensorOptions& options) {
   KILN_CHECK(steps >= 0, "[linspace] got steps {}, expected a non-negative number of steps", steps);
+  if (detail::should_record()) [[unlikely]] {
+    check_device(options, "linspace");
+    return record_creation(ops::OpKind::Linspace,
+                           {start, end, steps, options.dtype(), options.device()}, options);
+  }
   Tensor t = empty({steps}, options.requires_grad(false));
   double s = start.toDouble(), e = end.toDouble();
   double step = steps > 1 ? (e - s) / static_cast<double>(steps - 1) : 0.0;
@@ -177,6 +198,10 @@ Tensor linspace(const Scalar& start, const Scalar& end, int64_t steps, const Ten
 Tensor eye(int64_t n, const TensorOptions& options) { return eye(n, n, options); }
 Tensor eye(int64_t n, int64_t m, const TensorOptions& options) {
   KILN_CHECK(n >= 0 && m >= 0, "[eye] got n = {}, m = {}, expected non-negative sizes", n, m);
+  if (detail::should_record()) [[unlikely]] {
+    check_device(options, "eye");
+    return record_creation(ops::OpKind::Eye, {n, m, options.dtype(), options.device()}, options);
+  }
   Tensor t = zeros({n, m}, options.requires_grad(false));
   int64_t k = std::min(n, m);
   if (k > 0) t.as_strided({k}, {m + 1}, 0).fill_(1);
@@ -186,6 +211,9 @@ Tensor eye(int64_t n, int64_t m, const TensorOptions& options) {
 Tensor rand(IntArrayRef sizes, const TensorOptions& options) {
   Tensor t = empty(sizes, options.requires_grad(false));
   detail::check_floating(t, "rand");
+  if (detail::should_record()) [[unlikely]]
+    return record_creation(ops::OpKind::Rand, {sizes.vec(), options.dtype(), options.device()},
+                           options);
   uint64_t seed = generator().seed, c = generator().reserve(t.numel());
   // Draw on the dtype's own grid (mantissa digits) so rounding can never produce 1.0.
   int digits = t.dtype() == kDouble ? 53 : t.dtype() == kFloat ? 24 : t.dtype() == kHalf ? 11 : 8;
@@ -199,6 +227,9 @@ Tensor rand(IntArrayRef sizes, const TensorOptions& options) {
 Tensor randn(IntArrayRef sizes, const TensorOptions& options) {
   Tensor t = empty(sizes, options.requires_grad(false));
   detail::check_floating(t, "randn");
+  if (detail::should_record()) [[unlikely]]
+    return record_creation(ops::OpKind::Randn, {sizes.vec(), options.dtype(), options.device()},
+                           options);
   uint64_t seed = generator().seed, c = generator().reserve(2 * t.numel());
   // Box-Muller on two independent draws per element.
   fill_indexed(t, "randn", [&](int64_t i) {
@@ -214,6 +245,11 @@ Tensor randint(int64_t high, IntArrayRef sizes, const TensorOptions& options) {
 Tensor randint(int64_t low, int64_t high, IntArrayRef sizes, const TensorOptions& options) {
   KILN_CHECK(low < high, "[randint] got range [{}, {}), expected low < high", low, high);
   TensorOptions o = options.has_dtype() ? options : options.dtype(kLong);
+  if (detail::should_record()) [[unlikely]] {
+    check_device(o, "randint");
+    return record_creation(ops::OpKind::Randint, {low, high, sizes.vec(), o.dtype(), o.device()},
+                           o);
+  }
   Tensor t = empty(sizes, o.requires_grad(false));
   uint64_t range = static_cast<uint64_t>(high - low);
   uint64_t seed = generator().seed, c = generator().reserve(t.numel());

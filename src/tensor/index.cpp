@@ -9,6 +9,7 @@
 #include "kiln/functions.h"
 #include "tensor/internal.h"
 #include "tensor/loops.h"
+#include "tensor/record.h"
 
 namespace kiln {
 namespace {
@@ -231,6 +232,11 @@ Tensor fresh_copy(const Tensor& self, const char* op) {
 
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim) {
   KILN_CHECK(!tensors.empty(), "[cat] got an empty list of tensors, expected at least one tensor");
+  if (detail::should_record_list(tensors)) [[unlikely]] {
+    for (const Tensor& t : tensors) check_cpu(t, "cat", "tensors");
+    const int64_t d = tensors[0].dim() > 0 ? wrap_dim(dim, tensors[0].dim(), "cat") : dim;
+    return detail::record1(ops::OpKind::Cat, {tensors, d});
+  }
   // Legacy rule: 1-D tensors of size [0] take part in type promotion but not in shape checks.
   auto skipped = [](const Tensor& t) { return t.dim() == 1 && t.numel() == 0; };
   std::optional<size_t> ref;
@@ -397,6 +403,10 @@ std::vector<Tensor> chunk(const Tensor& self, int64_t chunks, int64_t dim) {
 // ---- gather / scatter -------------------------------------------------------------------------
 
 Tensor gather(const Tensor& self, int64_t dim, const Tensor& index) {
+  if (detail::should_record(self, index)) [[unlikely]] {
+    check_cpu(self, "gather", "self");
+    return detail::record1(ops::OpKind::Gather, {self, wrap_dim(dim, self.dim(), "gather"), index});
+  }
   check_cpu(self, "gather", "self");
   check_cpu(index, "gather", "index");
   const int64_t d = wrap_dim(dim, self.dim(), "gather");
@@ -424,36 +434,70 @@ Tensor gather(const Tensor& self, int64_t dim, const Tensor& index) {
   return out;
 }
 
+namespace {
+// The recorded forms of the scatter family: functional (a fresh copy) or in place on self.
+IValue scatter_src(const Tensor* src, const Scalar& value) {
+  return src != nullptr ? IValue(*src) : IValue(value);
+}
+Tensor scatter_functional(const Tensor& self, int64_t dim, const Tensor& index, const Tensor* src,
+                          const Scalar& value, ScatterMode mode, const char* op) {
+  const Tensor none;
+  if (detail::should_record(self, index, src != nullptr ? *src : none)) [[unlikely]] {
+    check_cpu(self, op, "self");
+    const auto kind = mode == ScatterMode::Add ? ops::OpKind::ScatterAdd : ops::OpKind::Scatter;
+    return detail::record1(kind, {self, wrap_dim(dim, self.dim(), op), index,
+                                  scatter_src(src, value)});
+  }
+  Tensor out = fresh_copy(self, op);
+  return scatter_impl(out, dim, index, src, value, mode, op);
+}
+Tensor& scatter_inplace(Tensor& self, int64_t dim, const Tensor& index, const Tensor* src,
+                        const Scalar& value, ScatterMode mode, const char* op) {
+  const Tensor none;
+  if (detail::should_record(self, index, src != nullptr ? *src : none)) [[unlikely]] {
+    check_cpu(self, op, "self");
+    const auto kind = mode == ScatterMode::Add ? ops::OpKind::ScatterAdd : ops::OpKind::Scatter;
+    detail::record_inplace(kind, self,
+                           {self, wrap_dim(dim, self.dim(), op), index, scatter_src(src, value)},
+                           [&] { scatter_impl(self, dim, index, src, value, mode, op); });
+    return self;
+  }
+  return scatter_impl(self, dim, index, src, value, mode, op);
+}
+}  // namespace
+
 Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
-  Tensor out = fresh_copy(self, "scatter");
-  return scatter_impl(out, dim, index, &src, Scalar(), ScatterMode::Copy, "scatter");
+  return scatter_functional(self, dim, index, &src, Scalar(), ScatterMode::Copy, "scatter");
 }
 
 Tensor scatter(const Tensor& self, int64_t dim, const Tensor& index, const Scalar& value) {
-  Tensor out = fresh_copy(self, "scatter");
-  return scatter_impl(out, dim, index, nullptr, value, ScatterMode::Value, "scatter");
+  return scatter_functional(self, dim, index, nullptr, value, ScatterMode::Value, "scatter");
 }
 
 Tensor scatter_add(const Tensor& self, int64_t dim, const Tensor& index, const Tensor& src) {
-  Tensor out = fresh_copy(self, "scatter_add");
-  return scatter_impl(out, dim, index, &src, Scalar(), ScatterMode::Add, "scatter_add");
+  return scatter_functional(self, dim, index, &src, Scalar(), ScatterMode::Add, "scatter_add");
 }
 
 Tensor& Tensor::scatter_(int64_t dim, const Tensor& index, const Tensor& src) {
-  return scatter_impl(*this, dim, index, &src, Scalar(), ScatterMode::Copy, "scatter_");
+  return scatter_inplace(*this, dim, index, &src, Scalar(), ScatterMode::Copy, "scatter_");
 }
 
 Tensor& Tensor::scatter_(int64_t dim, const Tensor& index, const Scalar& value) {
-  return scatter_impl(*this, dim, index, nullptr, value, ScatterMode::Value, "scatter_");
+  return scatter_inplace(*this, dim, index, nullptr, value, ScatterMode::Value, "scatter_");
 }
 
 Tensor& Tensor::scatter_add_(int64_t dim, const Tensor& index, const Tensor& src) {
-  return scatter_impl(*this, dim, index, &src, Scalar(), ScatterMode::Add, "scatter_add_");
+  return scatter_inplace(*this, dim, index, &src, Scalar(), ScatterMode::Add, "scatter_add_");
 }
 
 // ---- masked_fill ------------------------------------------------------------------------------
 
 Tensor& masked_fill_(Tensor& self, const Tensor& mask, const Scalar& value) {
+  if (detail::should_record(self, mask)) [[unlikely]] {
+    detail::record_inplace(ops::OpKind::MaskedFill, self, {self, mask, value},
+                           [&] { masked_fill_(self, mask, value); });
+    return self;
+  }
   check_cpu(self, "masked_fill_", "self");
   check_cpu(mask, "masked_fill_", "mask");
   KILN_CHECK(mask.dtype() == kBool,
@@ -482,6 +526,8 @@ Tensor& masked_fill_(Tensor& self, const Tensor& mask, const Scalar& value) {
 }
 
 Tensor masked_fill(const Tensor& self, const Tensor& mask, const Scalar& value) {
+  if (detail::should_record(self, mask)) [[unlikely]]
+    return detail::record1(ops::OpKind::MaskedFill, {self, mask, value});
   check_cpu(self, "masked_fill", "self");
   check_cpu(mask, "masked_fill", "mask");
   KILN_CHECK(mask.dtype() == kBool,
@@ -523,6 +569,8 @@ Tensor one_hot(const Tensor& self, int64_t num_classes) {
                hi, num_classes);
   }
   shape.push_back(num_classes);
+  if (detail::should_record(self))  // primitive spelling: index == arange(num_classes)
+    return eq(self.unsqueeze(-1), arange(num_classes, dtype(kLong))).to(kLong);
   Tensor out = zeros(shape, dtype(kLong));
   int64_t* op = static_cast<int64_t*>(out.data_ptr());
   parallel_for(0, n, kGrain, [&](int64_t a, int64_t b) {

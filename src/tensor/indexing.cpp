@@ -10,6 +10,7 @@
 
 #include "kiln/functions.h"
 #include "tensor/internal.h"
+#include "tensor/record.h"
 
 namespace kiln {
 
@@ -156,6 +157,30 @@ void put_kernel(const Tensor& dst, const TakePlan& p, const Tensor& values) {
           }
         }
         t += s1 - s0;
+      }
+    });
+  });
+}
+
+// dst at the plan's offsets += values, with the same deterministic order as put_kernel.
+void put_add_kernel(const Tensor& dst, const TakePlan& p, const Tensor& values) {
+  const int64_t Q = p.pre.size(), B = p.adv.size(), S = p.post.size();
+  if (Q * B * S == 0) return;
+  KILN_DISPATCH_ALL_TYPES(dst.dtype(), "index_put_", [&] {
+    using acc_t = opmath_t<scalar_t>;
+    auto* dp = static_cast<scalar_t*>(dst.data_ptr());
+    const auto* vp = static_cast<const scalar_t*>(values.data_ptr());
+    parallel_for(0, Q * S, std::max<int64_t>(1, kGrain / B), [&](int64_t lo, int64_t hi) {
+      for (int64_t t = lo; t < hi; ++t) {
+        const int64_t q = t / S, s = t % S;
+        for (int64_t b = 0; b < B; ++b) {
+          scalar_t& d = dp[p.pre[q] + p.adv[b] + p.post[s]];
+          const scalar_t v = vp[(q * B + b) * S + s];
+          if constexpr (std::is_same_v<scalar_t, bool>)
+            d = d || v;
+          else
+            d = static_cast<scalar_t>(static_cast<acc_t>(d) + static_cast<acc_t>(v));
+        }
       }
     });
   });
@@ -429,6 +454,41 @@ Tensor prepare_value(const Tensor& value, IntArrayRef target, const char* op) {
   return v;
 }
 
+// The (dim, tensor) pairs of sliced.tensors as a Tensor?[] list aligned with the view's dims.
+std::vector<Tensor> index_list(const Sliced& s) {
+  int64_t last = 0;
+  for (const auto& [pos, t] : s.tensors) last = std::max(last, pos);
+  std::vector<Tensor> list(last + 1);
+  for (const auto& [pos, t] : s.tensors) list[pos] = t;
+  return list;
+}
+
+bool records_indices(const Tensor& self, const Sliced& s, const Tensor& value = Tensor()) {
+  std::vector<Tensor> all = {self, value};
+  for (const auto& [pos, t] : s.tensors) all.push_back(t);
+  return detail::should_record_list(all);
+}
+
+// Validates a Tensor?[] list against self and pairs each defined entry with its dim.
+std::vector<std::pair<int64_t, Tensor>> indexed_dims(const Tensor& self,
+                                                     const std::vector<Tensor>& indices,
+                                                     const char* op) {
+  KILN_CHECK(static_cast<int64_t>(indices.size()) <= self.dim(),
+             "[{}] too many indices for tensor of dimension {}: got {} (sizes {})", op, self.dim(),
+             indices.size(), shape_str(self.sizes()));
+  std::vector<std::pair<int64_t, Tensor>> out;
+  for (size_t i = 0; i < indices.size(); ++i) {
+    if (!indices[i].defined()) continue;
+    check_cpu(indices[i], op, "indices");
+    KILN_CHECK(indices[i].dtype() == kLong || indices[i].dtype() == kInt,
+               "[{}] tensors used as indices must be int64 or int32 tensors, got dtype {}", op,
+               dtype_name(indices[i].dtype()));
+    out.emplace_back(static_cast<int64_t>(i), indices[i]);
+  }
+  KILN_CHECK(!out.empty(), "[{}] got no index tensors, expected at least one defined index", op);
+  return out;
+}
+
 Tensor& index_put_impl(Tensor& self, ArrayRef<TensorIndex> indices, const Tensor& value) {
   const char* op = "index_put_";
   check_cpu(value, op, "value");
@@ -442,13 +502,13 @@ Tensor& index_put_impl(Tensor& self, ArrayRef<TensorIndex> indices, const Tensor
              "[{}] index put requires the source and destination dtypes match, got {} for the "
              "destination and {} for the source",
              op, dtype_name(self.dtype()), dtype_name(value.dtype()));
-  AdvancedPlan plan = plan_advanced(s.view, s.tensors, op);
-  Tensor v = prepare_value(value, plan.out_sizes, op);
-  if (detail::prod_sizes(plan.out_sizes) == 0) return self;
-  // Materialise the broadcast values (a copy also cuts any aliasing with self).
-  Tensor vals = detail::make_empty(plan.out_sizes, self.dtype());
-  vals.copy_(v);
-  put_kernel(s.view, plan.take, vals);
+  Tensor view = s.view;
+  if (records_indices(view, s, value)) {
+    detail::record_inplace(ops::OpKind::IndexPut, view, {view, index_list(s), value, false},
+                           [&] { detail::index_put_tensors_(view, index_list(s), value, false); });
+  } else {
+    detail::index_put_tensors_(view, index_list(s), value, false);
+  }
   self.impl()->bump_version();
   return self;
 }
@@ -461,12 +521,62 @@ Tensor scalar_tensor(const Scalar& v, ScalarType dtype) {
 
 }  // namespace
 
+// ---- the Index / IndexPut primitives ------------------------------------------------------------
+
+namespace detail {
+
+Tensor index_tensors(const Tensor& self, const std::vector<Tensor>& indices) {
+  check_cpu(self, "index", "self");
+  AdvancedPlan plan = plan_advanced(self, indexed_dims(self, indices, "index"), "index");
+  Tensor out = detail::make_empty(plan.out_sizes, self.dtype());
+  take_kernel(self, plan.take, out);
+  return out;
+}
+
+void index_put_tensors_(Tensor& self, const std::vector<Tensor>& indices, const Tensor& values,
+                        bool accumulate) {
+  const char* op = "index_put_";
+  check_cpu(self, op, "self");
+  check_cpu(values, op, "values");
+  KILN_CHECK(values.dtype() == self.dtype(),
+             "[{}] index put requires the source and destination dtypes match, got {} for the "
+             "destination and {} for the source",
+             op, dtype_name(self.dtype()), dtype_name(values.dtype()));
+  AdvancedPlan plan = plan_advanced(self, indexed_dims(self, indices, op), op);
+  Tensor v = prepare_value(values, plan.out_sizes, op);
+  if (detail::prod_sizes(plan.out_sizes) == 0) return;
+  // Materialise the broadcast values (a copy also cuts any aliasing with self).
+  Tensor vals = detail::make_empty(plan.out_sizes, self.dtype());
+  vals.copy_(v);
+  if (accumulate)
+    put_add_kernel(self, plan.take, vals);
+  else
+    put_kernel(self, plan.take, vals);
+  self.impl()->bump_version();
+}
+
+}  // namespace detail
+
+Tensor index_put(const Tensor& self, const std::vector<Tensor>& indices, const Tensor& values,
+                 bool accumulate) {
+  std::vector<Tensor> all = indices;
+  all.push_back(self);
+  all.push_back(values);
+  if (detail::should_record_list(all)) [[unlikely]]
+    return detail::record1(ops::OpKind::IndexPut, {self, indices, values, accumulate});
+  Tensor out = self.clone();
+  detail::index_put_tensors_(out, indices, values, accumulate);
+  return out;
+}
+
 // ---- index_select / embedding -------------------------------------------------------------------
 
 Tensor index_select(const Tensor& self, int64_t dim, const Tensor& index) {
   check_cpu(self, "index_select", "self");
   check_cpu(index, "index_select", "index");
   const int64_t d = wrap_dim(dim, self.dim(), "index_select");
+  if (detail::should_record(self, index)) [[unlikely]]
+    return detail::record1(ops::OpKind::IndexSelect, {self, d, index});
   KILN_CHECK(index.dim() <= 1,
              "[index_select] index is supposed to be a vector: got index of sizes {}, expected a "
              "1-D or 0-D tensor",
@@ -503,6 +613,8 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
              bad < 0 ? 0 : idx[bad], rows, shape_str(weight.sizes()));
   std::vector<int64_t> out_sizes = indices.sizes().vec();
   out_sizes.push_back(weight.size(1));
+  if (detail::should_record(weight, indices))  // primitive spelling
+    return index_select(weight, 0, indices.reshape({-1})).view(out_sizes);
   return select_rows(weight, 0, idx).view(out_sizes);
 }
 
@@ -511,9 +623,11 @@ Tensor embedding(const Tensor& weight, const Tensor& indices) {
 Tensor Tensor::index(ArrayRef<TensorIndex> indices) const {
   Sliced s = apply_slicing(*this, indices, "index");
   if (s.tensors.empty()) {
-    // Always a new handle (libtorch's alias), never *this itself.
+    // Always a new handle (libtorch's alias), never *this itself; recorded as a no-op view.
+    if (detail::should_record(s.view)) return s.view.view(s.view.sizes());
     return s.view.as_strided(s.view.sizes(), s.view.strides(), s.view.storage_offset());
   }
+  if (records_indices(s.view, s)) return detail::record1(ops::OpKind::Index, {s.view, index_list(s)});
   AdvancedPlan plan = plan_advanced(s.view, s.tensors, "index");
   Tensor out = detail::make_empty(plan.out_sizes, dtype());
   take_kernel(s.view, plan.take, out);

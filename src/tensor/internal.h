@@ -8,6 +8,8 @@
 
 #include "kiln/core/thread_pool.h"
 #include "kiln/functions.h"
+#include "kiln/ivalue.h"
+#include "kiln/ops/op_kind.h"
 #include "kiln/tensor.h"
 
 namespace kiln::detail {
@@ -27,6 +29,20 @@ void check_defined(const Tensor& t, const char* op, const char* arg = "input");
 void check_floating(const Tensor& t, const char* op);
 /// A new contiguous tensor on the device of like (or CPU).
 Tensor make_empty(IntArrayRef sizes, ScalarType dtype, Device device = Device(kCPU));
+
+// Kernels of primitives whose public spellings differ from their op-table form.
+/// Sum, Prod, Amax, Amin, All, Any over dims (empty: all dims).
+Tensor reduce(ops::OpKind kind, const Tensor& self, IntArrayRef dims, bool keepdim);
+/// The Assign primitive: a fresh tensor of self's sizes and dtype holding src (a tensor
+/// broadcast to self, or a number).
+Tensor assign(const Tensor& self, const IValue& src);
+/// The Index primitive: indices[i] (undefined: the whole dim) indexes dim i of self.
+Tensor index_tensors(const Tensor& self, const std::vector<Tensor>& indices);
+/// The IndexPut primitive, in place on self (accumulate adds instead of writing).
+void index_put_tensors_(Tensor& self, const std::vector<Tensor>& indices, const Tensor& values,
+                        bool accumulate);
+/// An IValue for an optional tensor argument: None when undefined.
+inline IValue optional_arg(const Tensor& t) { return t.defined() ? IValue(t) : IValue(); }
 
 /// Converts between any two element types (bool: != 0; float -> int truncates like C++).
 template <typename To, typename From>

@@ -8,6 +8,7 @@
 
 #include "kiln/functions.h"
 #include "tensor/internal.h"
+#include "tensor/record.h"
 #include "tensor/onednn.h"
 
 namespace kiln {
@@ -341,6 +342,20 @@ Tensor batch_operand(const Tensor& t, const std::vector<int64_t>& batch, int64_t
   return t.expand(full).reshape({B, r, c});
 }
 
+// matmul as primitives (when recording): a [..., n, k] times b [..., k, m] over the broadcast
+// batch, as one mm when neither has a batch, mm over folded rows when only a has one, else bmm.
+Tensor matmul_primitives(const Tensor& a, const Tensor& b, const std::vector<int64_t>& batch,
+                         const std::vector<int64_t>& result) {
+  const int64_t n = a.size(-2), k = a.size(-1), m = b.size(-1);
+  if (a.dim() == 2 && b.dim() == 2) return mm(a, b).view(result);
+  if (b.dim() == 2) return mm(a.reshape({-1, k}), b).view(result);
+  const int64_t B = detail::prod_sizes(batch);
+  std::vector<int64_t> ea = batch, eb = batch;
+  ea.insert(ea.end(), {n, k});
+  eb.insert(eb.end(), {k, m});
+  return bmm(a.expand(ea).reshape({B, n, k}), b.expand(eb).reshape({B, k, m})).view(result);
+}
+
 template <typename T>
 void dot_kernel(const Tensor& a, const Tensor& b, const Tensor& out) {
   using A = std::conditional_t<std::is_integral_v<T>, uint64_t, double>;
@@ -368,6 +383,8 @@ void dot_kernel(const Tensor& a, const Tensor& b, const Tensor& out) {
 
 // ---- public ops ---------------------------------------------------------------------------
 Tensor mm(const Tensor& self, const Tensor& mat2) {
+  if (detail::should_record(self, mat2)) [[unlikely]]
+    return detail::record1(ops::OpKind::Mm, {self, mat2});
   check_cpu(self, "mm", "self");
   check_cpu(mat2, "mm", "mat2");
   KILN_CHECK(self.dim() == 2 && mat2.dim() == 2, "[mm] expected 2-D matrices: got sizes {} and {}.",
@@ -389,6 +406,8 @@ Tensor mm(const Tensor& self, const Tensor& mat2) {
 }
 
 Tensor bmm(const Tensor& self, const Tensor& mat2) {
+  if (detail::should_record(self, mat2)) [[unlikely]]
+    return detail::record1(ops::OpKind::Bmm, {self, mat2});
   check_cpu(self, "bmm", "self");
   check_cpu(mat2, "bmm", "mat2");
   KILN_CHECK(self.dim() == 3 && mat2.dim() == 3,
@@ -412,6 +431,8 @@ Tensor bmm(const Tensor& self, const Tensor& mat2) {
 
 Tensor addmm(const Tensor& self, const Tensor& mat1, const Tensor& mat2, const Scalar& beta,
              const Scalar& alpha) {
+  if (detail::should_record(self, mat1, mat2)) [[unlikely]]
+    return detail::record1(ops::OpKind::Addmm, {self, mat1, mat2, beta, alpha});
   check_cpu(self, "addmm", "self");
   check_cpu(mat1, "addmm", "mat1");
   check_cpu(mat2, "addmm", "mat2");
@@ -464,6 +485,7 @@ Tensor dot(const Tensor& self, const Tensor& other) {
              "[dot] got sizes {} and {}, expected both tensors to have the same number of "
              "elements.",
              self.sizes(), other.sizes());
+  if (detail::should_record(self, other)) return mm(self.unsqueeze(0), other.unsqueeze(1)).view({});
   Tensor out = make_empty({}, self.dtype());
   KILN_DISPATCH_NUMERIC_TYPES(self.dtype(), "dot", [&] { dot_kernel<scalar_t>(self, other, out); });
   return out;
@@ -494,6 +516,7 @@ Tensor matmul(const Tensor& self, const Tensor& other) {
   std::vector<int64_t> result = batch;
   if (d1 >= 2) result.push_back(n);
   if (d2 >= 2) result.push_back(m);
+  if (detail::should_record(self, other)) return matmul_primitives(a, b, batch, result);
   Tensor out = make_empty({B, n, m}, self.dtype());
   if (out.numel() > 0) {
     Gemm g;
@@ -530,6 +553,13 @@ Tensor linear(const Tensor& input, const Tensor& weight, const Tensor& bias) {
   const int64_t rows = detail::prod_sizes(result);
   result.push_back(out_features);
   const bool fuse_bias = bias.defined() && bias.dim() == 1 && bias.size(0) == out_features;
+  if (detail::should_record(input, weight, bias)) {
+    // Primitive spelling: [rows, in] x [in, out] (+ bias) viewed back to [..., out].
+    Tensor x2 = input.dim() == 2 ? input : input.reshape({rows, in});
+    Tensor r = fuse_bias ? addmm(bias, x2, weight.t()) : mm(x2, weight.t());
+    if (input.dim() != 2) r = r.view(result);
+    return bias.defined() && !fuse_bias ? add(r, bias) : r;
+  }
   if (bias.defined() && !fuse_bias) {
     bool broadcasts = bias.dim() <= static_cast<int64_t>(result.size());
     for (int64_t d = 0; broadcasts && d < bias.dim(); ++d) {

@@ -11,6 +11,7 @@
 
 #include "kiln/functions.h"
 #include "tensor/internal.h"
+#include "tensor/record.h"
 
 namespace kiln {
 namespace {
@@ -773,6 +774,8 @@ Tensor softmax_impl(const Tensor& self, int64_t dim, std::optional<ScalarType> d
              "[{}] got {} dtype {}, expected a floating-point dtype (pass dtype= to convert "
              "integer inputs)",
              op, dtype ? "a dtype argument of" : "input", dtype_name(x.dtype()));
+  if (detail::should_record(x))
+    return detail::record1(log ? ops::OpKind::LogSoftmax : ops::OpKind::Softmax, {x, d});
   Tensor out = detail::make_empty(x.sizes(), x.dtype());
   if (x.numel() == 0) return out;
   x = x.contiguous();
@@ -781,102 +784,257 @@ Tensor softmax_impl(const Tensor& self, int64_t dim, std::optional<ScalarType> d
   return out;
 }
 
+// ---- recording ------------------------------------------------------------------------------
+// When autograd or the tracer watches (record.h), reductions are recorded as their primitive;
+// composites with fused kernels here (mean, var, std, norm, logsumexp, max/min with a dim) take
+// their primitive spelling instead.
+
+// Product of the sizes of the reduced dims (all dims when dims is empty).
+int64_t reduced_count(const Tensor& self, const std::vector<int64_t>& dims) {
+  int64_t n = 1;
+  if (dims.empty()) return self.numel();
+  for (int64_t d : dims) n *= self.size(d);
+  return n;
+}
+
+Tensor record_reduce(ops::OpKind kind, const Tensor& self, const std::vector<int64_t>& dims,
+                     bool keepdim) {
+  return detail::record1(kind, {self, dims, keepdim});
+}
+
+// Sum-like ops with an explicit integral dtype: the primitive sums in int64, then narrows.
+Tensor narrow_to(Tensor r, std::optional<ScalarType> dtype) {
+  return dtype && r.dtype() != *dtype ? r.to(*dtype) : r;
+}
+
+Tensor sum_entry(const Tensor& self, const std::vector<int64_t>& dims, bool keepdim,
+                 std::optional<ScalarType> dtype, bool is_prod) {
+  const char* op = is_prod ? "prod" : "sum";
+  if (detail::should_record(self)) {
+    const auto kind = is_prod ? ops::OpKind::Prod : ops::OpKind::Sum;
+    return narrow_to(record_reduce(kind, cast_if(self, dtype), dims, keepdim), dtype);
+  }
+  return sum_prod(self, dims, keepdim, dtype, op, is_prod);
+}
+
+Tensor mean_entry(const Tensor& self, const std::vector<int64_t>& dims, bool keepdim,
+                  std::optional<ScalarType> dtype) {
+  if (detail::should_record(self)) {
+    const ScalarType t = dtype.value_or(self.dtype());
+    KILN_CHECK(is_floating_point(t),
+               "[mean] could not infer the output dtype: got {} dtype {}, expected a "
+               "floating-point dtype (float16, bfloat16, float32, float64)",
+               dtype ? "a dtype argument of" : "input", dtype_name(t));
+    Tensor x = cast_if(self, dtype);
+    return div(record_reduce(ops::OpKind::Sum, x, dims, keepdim), reduced_count(x, dims));
+  }
+  return mean_impl(self, dims, keepdim, dtype);
+}
+
+template <bool kMax>
+Tensor extreme_entry(const Tensor& self, const std::vector<int64_t>& dims, bool keepdim,
+                     const char* op) {
+  if (detail::should_record(self)) {
+    check_no_empty_reduction(self, dims, op);
+    return record_reduce(kMax ? ops::OpKind::Amax : ops::OpKind::Amin, self, dims, keepdim);
+  }
+  return extreme_values<kMax>(self, dims, keepdim, op);
+}
+
+template <bool kMax>
+std::tuple<Tensor, Tensor> extreme_dim_entry(const Tensor& self, int64_t dim, bool keepdim,
+                                             const char* op) {
+  if (detail::should_record(self)) {
+    detail::check_cpu(self, op);
+    auto dims = one_dim(self, dim, op);
+    check_no_empty_reduction(self, dims, op);
+    Tensor values = record_reduce(kMax ? ops::OpKind::Amax : ops::OpKind::Amin, self, dims, keepdim);
+    Tensor indices = detail::record1(kMax ? ops::OpKind::Argmax : ops::OpKind::Argmin,
+                                     {self, dims.empty() ? IValue() : IValue(dims[0]), keepdim});
+    return {values, indices};
+  }
+  return extreme_dim<kMax>(self, dim, keepdim, op);
+}
+
+template <bool kMax>
+Tensor arg_entry(const Tensor& self, std::optional<int64_t> dim, bool keepdim, const char* op) {
+  if (detail::should_record(self)) {
+    detail::check_cpu(self, op);
+    IValue d;
+    if (dim) {
+      auto dims = one_dim(self, *dim, op);
+      check_no_empty_reduction(self, dims, op);
+      if (!dims.empty()) d = IValue(dims[0]);
+    } else {
+      check_nonempty(self, op);
+    }
+    return detail::record1(kMax ? ops::OpKind::Argmax : ops::OpKind::Argmin, {self, d, keepdim});
+  }
+  return arg_extreme<kMax>(self, dim, keepdim, op);
+}
+
+// var/std as primitives: the mean of squared deviations, with Bessel's correction.
+Tensor var_std_entry(const Tensor& self, const std::vector<int64_t>& dims, bool unbiased,
+                     bool keepdim, bool take_sqrt, const char* op) {
+  if (detail::should_record(self)) {
+    detail::check_floating(self, op);
+    const int64_t n = reduced_count(self, dims);
+    Tensor mu = div(record_reduce(ops::OpKind::Sum, self, dims, true), n);
+    Tensor d = sub(self, mu);
+    Tensor ss = record_reduce(ops::OpKind::Sum, mul(d, d), dims, keepdim);
+    Tensor v = div(ss, static_cast<double>(std::max<int64_t>(0, n - (unbiased ? 1 : 0))));
+    return take_sqrt ? sqrt(v) : v;
+  }
+  return var_std(self, dims, unbiased, keepdim, take_sqrt, op);
+}
+
+Tensor norm_entry(const Tensor& self, const Scalar& p, const std::vector<int64_t>& dims,
+                  bool keepdim) {
+  if (detail::should_record(self)) {
+    detail::check_floating(self, "norm");
+    const double pv = p.toDouble();
+    auto sum_of = [&](const Tensor& t) { return record_reduce(ops::OpKind::Sum, t, dims, keepdim); };
+    if (pv == 2.0) return sqrt(sum_of(mul(self, self)));
+    if (pv == 1.0) return sum_of(abs(self));
+    if (std::isinf(pv))
+      return record_reduce(pv > 0 ? ops::OpKind::Amax : ops::OpKind::Amin, abs(self), dims,
+                           keepdim);
+    if (pv == 0.0) return sum_of(ne(self, 0).to(self.dtype()));
+    return pow(sum_of(pow(abs(self), pv)), 1.0 / pv);
+  }
+  return norm_impl(self, p, dims, keepdim);
+}
+
+Tensor all_any_entry(const Tensor& self, const std::vector<int64_t>& dims, bool keepdim,
+                     bool is_all, const char* op) {
+  if (detail::should_record(self))
+    return record_reduce(is_all ? ops::OpKind::All : ops::OpKind::Any, self, dims, keepdim);
+  return all_any(self, dims, keepdim, is_all, op);
+}
+
 }  // namespace
+
+namespace detail {
+Tensor reduce(ops::OpKind kind, const Tensor& self, IntArrayRef dims, bool keepdim) {
+  const char* op = ops::op_info(kind).name.data();
+  detail::check_cpu(self, op);
+  const std::vector<int64_t> d = detail::wrap_dims(dims, self.dim(), op);
+  switch (kind) {
+    case ops::OpKind::Sum: return sum_prod(self, d, keepdim, std::nullopt, op, false);
+    case ops::OpKind::Prod: return sum_prod(self, d, keepdim, std::nullopt, op, true);
+    case ops::OpKind::Amax: return extreme_values<true>(self, d, keepdim, op);
+    case ops::OpKind::Amin: return extreme_values<false>(self, d, keepdim, op);
+    case ops::OpKind::All: return all_any(self, d, keepdim, true, op);
+    case ops::OpKind::Any: return all_any(self, d, keepdim, false, op);
+    default: KILN_ASSERT(false, "{} is not a reduction", op);
+  }
+}
+}  // namespace detail
 
 // ---- public API ----------------------------------------------------------------------------
 
 Tensor sum(const Tensor& self, std::optional<ScalarType> dtype) {
   detail::check_cpu(self, "sum");
-  return sum_prod(self, detail::wrap_dims({}, self.dim(), "sum"), false, dtype, "sum", false);
+  return sum_entry(self, detail::wrap_dims({}, self.dim(), "sum"), false, dtype, false);
 }
 
 Tensor sum(const Tensor& self, IntArrayRef dim, bool keepdim, std::optional<ScalarType> dtype) {
   detail::check_cpu(self, "sum");
-  return sum_prod(self, detail::wrap_dims(dim, self.dim(), "sum"), keepdim, dtype, "sum", false);
+  return sum_entry(self, detail::wrap_dims(dim, self.dim(), "sum"), keepdim, dtype, false);
 }
 
 Tensor mean(const Tensor& self, std::optional<ScalarType> dtype) {
   detail::check_cpu(self, "mean");
-  return mean_impl(self, detail::wrap_dims({}, self.dim(), "mean"), false, dtype);
+  return mean_entry(self, detail::wrap_dims({}, self.dim(), "mean"), false, dtype);
 }
 
 Tensor mean(const Tensor& self, IntArrayRef dim, bool keepdim, std::optional<ScalarType> dtype) {
   detail::check_cpu(self, "mean");
-  return mean_impl(self, detail::wrap_dims(dim, self.dim(), "mean"), keepdim, dtype);
+  return mean_entry(self, detail::wrap_dims(dim, self.dim(), "mean"), keepdim, dtype);
 }
 
 Tensor prod(const Tensor& self, std::optional<ScalarType> dtype) {
   detail::check_cpu(self, "prod");
-  return sum_prod(self, detail::wrap_dims({}, self.dim(), "prod"), false, dtype, "prod", true);
+  return sum_entry(self, detail::wrap_dims({}, self.dim(), "prod"), false, dtype, true);
 }
 
 Tensor prod(const Tensor& self, int64_t dim, bool keepdim, std::optional<ScalarType> dtype) {
   detail::check_cpu(self, "prod");
-  return sum_prod(self, one_dim(self, dim, "prod"), keepdim, dtype, "prod", true);
+  return sum_entry(self, one_dim(self, dim, "prod"), keepdim, dtype, true);
 }
 
 Tensor max(const Tensor& self) {
   detail::check_cpu(self, "max");
   check_nonempty(self, "max");
-  return extreme_values<true>(self, detail::wrap_dims({}, self.dim(), "max"), false, "max");
+  return extreme_entry<true>(self, detail::wrap_dims({}, self.dim(), "max"), false, "max");
 }
 
 Tensor min(const Tensor& self) {
   detail::check_cpu(self, "min");
   check_nonempty(self, "min");
-  return extreme_values<false>(self, detail::wrap_dims({}, self.dim(), "min"), false, "min");
+  return extreme_entry<false>(self, detail::wrap_dims({}, self.dim(), "min"), false, "min");
 }
 
 std::tuple<Tensor, Tensor> max(const Tensor& self, int64_t dim, bool keepdim) {
-  return extreme_dim<true>(self, dim, keepdim, "max");
+  return extreme_dim_entry<true>(self, dim, keepdim, "max");
 }
 
 std::tuple<Tensor, Tensor> min(const Tensor& self, int64_t dim, bool keepdim) {
-  return extreme_dim<false>(self, dim, keepdim, "min");
+  return extreme_dim_entry<false>(self, dim, keepdim, "min");
 }
 
 Tensor amax(const Tensor& self, IntArrayRef dim, bool keepdim) {
   detail::check_cpu(self, "amax");
-  return extreme_values<true>(self, detail::wrap_dims(dim, self.dim(), "amax"), keepdim, "amax");
+  return extreme_entry<true>(self, detail::wrap_dims(dim, self.dim(), "amax"), keepdim, "amax");
 }
 
 Tensor amin(const Tensor& self, IntArrayRef dim, bool keepdim) {
   detail::check_cpu(self, "amin");
-  return extreme_values<false>(self, detail::wrap_dims(dim, self.dim(), "amin"), keepdim, "amin");
+  return extreme_entry<false>(self, detail::wrap_dims(dim, self.dim(), "amin"), keepdim, "amin");
 }
 
 Tensor argmax(const Tensor& self, std::optional<int64_t> dim, bool keepdim) {
-  return arg_extreme<true>(self, dim, keepdim, "argmax");
+  return arg_entry<true>(self, dim, keepdim, "argmax");
 }
 
 Tensor argmin(const Tensor& self, std::optional<int64_t> dim, bool keepdim) {
-  return arg_extreme<false>(self, dim, keepdim, "argmin");
+  return arg_entry<false>(self, dim, keepdim, "argmin");
 }
 
 Tensor var(const Tensor& self, IntArrayRef dim, bool unbiased, bool keepdim) {
   detail::check_cpu(self, "var");
-  return var_std(self, detail::wrap_dims(dim, self.dim(), "var"), unbiased, keepdim, false, "var");
+  return var_std_entry(self, detail::wrap_dims(dim, self.dim(), "var"), unbiased, keepdim, false,
+                       "var");
 }
 
 Tensor std(const Tensor& self, IntArrayRef dim, bool unbiased, bool keepdim) {
   detail::check_cpu(self, "std");
-  return var_std(self, detail::wrap_dims(dim, self.dim(), "std"), unbiased, keepdim, true, "std");
+  return var_std_entry(self, detail::wrap_dims(dim, self.dim(), "std"), unbiased, keepdim, true,
+                       "std");
 }
 
 Tensor norm(const Tensor& self, const Scalar& p) {
   detail::check_cpu(self, "norm");
-  return norm_impl(self, p, detail::wrap_dims({}, self.dim(), "norm"), false);
+  return norm_entry(self, p, detail::wrap_dims({}, self.dim(), "norm"), false);
 }
 
 Tensor norm(const Tensor& self, const Scalar& p, IntArrayRef dim, bool keepdim) {
   detail::check_cpu(self, "norm");
-  return norm_impl(self, p, detail::wrap_dims(dim, self.dim(), "norm"), keepdim);
+  return norm_entry(self, p, detail::wrap_dims(dim, self.dim(), "norm"), keepdim);
 }
 
 Tensor logsumexp(const Tensor& self, IntArrayRef dim, bool keepdim) {
   detail::check_cpu(self, "logsumexp");
   // Integral and bool inputs compute in the default float dtype, like libtorch.
   Tensor x = is_integral(self.dtype(), true) ? self.to(get_default_dtype()) : self;
+  if (detail::should_record(x)) {
+    // max-shifted, with the shift 0 where the max is infinite (as the kernel below)
+    const std::vector<int64_t> dims = detail::wrap_dims(dim, x.dim(), "logsumexp");
+    Tensor m = amax(x, dims, true);
+    Tensor shift = where(eq(abs(m), std::numeric_limits<double>::infinity()), 0.0, m);
+    Tensor r = log(sum(exp(sub(x, shift)), dims, keepdim));
+    return add(r, keepdim ? shift : shift.view(r.sizes()));
+  }
   Plan p = plan_reduction(x, detail::wrap_dims(dim, x.dim(), "logsumexp"), keepdim);
   Tensor out = detail::make_empty(p.out_sizes, x.dtype());
   KILN_DISPATCH_FLOATING_TYPES(x.dtype(), "logsumexp", [&] {
@@ -899,28 +1057,30 @@ Tensor logsumexp(const Tensor& self, IntArrayRef dim, bool keepdim) {
 
 Tensor all(const Tensor& self) {
   detail::check_cpu(self, "all");
-  return all_any(self, detail::wrap_dims({}, self.dim(), "all"), false, true, "all");
+  return all_any_entry(self, detail::wrap_dims({}, self.dim(), "all"), false, true, "all");
 }
 
 Tensor all(const Tensor& self, int64_t dim, bool keepdim) {
   detail::check_cpu(self, "all");
-  return all_any(self, one_dim(self, dim, "all"), keepdim, true, "all");
+  return all_any_entry(self, one_dim(self, dim, "all"), keepdim, true, "all");
 }
 
 Tensor any(const Tensor& self) {
   detail::check_cpu(self, "any");
-  return all_any(self, detail::wrap_dims({}, self.dim(), "any"), false, false, "any");
+  return all_any_entry(self, detail::wrap_dims({}, self.dim(), "any"), false, false, "any");
 }
 
 Tensor any(const Tensor& self, int64_t dim, bool keepdim) {
   detail::check_cpu(self, "any");
-  return all_any(self, one_dim(self, dim, "any"), keepdim, false, "any");
+  return all_any_entry(self, one_dim(self, dim, "any"), keepdim, false, "any");
 }
 
 Tensor cumsum(const Tensor& self, int64_t dim, std::optional<ScalarType> dtype) {
   detail::check_cpu(self, "cumsum");
   const int64_t d = detail::wrap_dim(dim, self.dim(), "cumsum");
   Tensor x = cast_if(self, dtype);
+  if (detail::should_record(x))
+    return narrow_to(detail::record1(ops::OpKind::Cumsum, {x, d}), dtype);
   const ScalarType in = x.dtype();
   const ScalarType out_dtype = dtype ? *dtype : (is_integral(in, true) ? kLong : in);
   Tensor out = detail::make_empty(self.sizes(), out_dtype);

@@ -7,6 +7,7 @@
 
 #include "kiln/functions.h"
 #include "tensor/internal.h"
+#include "tensor/record.h"
 
 namespace kiln {
 namespace {
@@ -102,6 +103,10 @@ void order_lines(const Tensor& x, const Tensor& values, const Tensor& indices, L
 std::tuple<Tensor, Tensor> sort(const Tensor& self, int64_t dim, bool descending) {
   detail::check_cpu(self, "sort");
   const int64_t d = detail::wrap_dim(dim, self.dim(), "sort");
+  if (detail::should_record(self)) [[unlikely]] {
+    auto r = detail::record_functional(ops::OpKind::Sort, {self, d, descending});
+    return {r[0].toTensor(), r[1].toTensor()};
+  }
   Tensor values = detail::make_empty(self.sizes(), self.dtype());
   Tensor indices = detail::make_empty(self.sizes(), kLong);
   if (self.numel() == 0) return {values, indices};
@@ -126,6 +131,10 @@ std::tuple<Tensor, Tensor> topk(const Tensor& self, int64_t k, int64_t dim, bool
              "[topk] k out of range: got k = {}, expected 0 <= k <= {} (the size of dim {} of "
              "input {})",
              k, n, d, shape_str(self.sizes()));
+  if (detail::should_record(self)) [[unlikely]] {
+    auto r = detail::record_functional(ops::OpKind::Topk, {self, k, d, largest, sorted});
+    return {r[0].toTensor(), r[1].toTensor()};
+  }
   std::vector<int64_t> out_sizes = self.sizes().vec();
   if (self.dim() > 0) out_sizes[d] = k;
   Tensor values = detail::make_empty(out_sizes, self.dtype());

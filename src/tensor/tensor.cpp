@@ -4,6 +4,7 @@
 
 #include "kiln/functions.h"
 #include "tensor/internal.h"
+#include "tensor/record.h"
 
 namespace kiln {
 
@@ -69,6 +70,10 @@ Tensor Tensor::to(const TensorOptions& options, bool non_blocking, bool copy) co
   KILN_CHECK(dev.is_cpu(), "[to] got target device {}, expected cpu: this build of Kiln has no "
              "kernels for {}", dev.str(), dev.str());
   if (dt == dtype() && dev.type() == device().type() && !copy) return *this;
+  if (detail::should_record(*this)) [[unlikely]] {
+    if (dt == dtype()) return detail::record1(ops::OpKind::Copy, {*this});
+    return detail::record1(ops::OpKind::Cast, {*this, dt});
+  }
   Tensor out = detail::make_empty(sizes(), dt, dev);
   copy_kernel(out, *this);
   return out;

@@ -5,11 +5,31 @@
 
 #include "kiln/functions.h"
 #include "tensor/internal.h"
+#include "tensor/record.h"
 
 namespace kiln {
 namespace {
 
 using detail::wrap_dim;
+using ops::OpKind;
+
+// Records an already computed view r of base as the primitive (kind, args) when someone watches.
+// make_args builds the boxed arguments only when the call is recorded.
+template <typename MakeArgs>
+Tensor recorded_view(const Tensor& base, Tensor r, OpKind kind, const MakeArgs& make_args) {
+  if (!detail::should_record(base)) [[likely]] return r;
+  const std::vector<IValue> args = make_args();
+  return detail::record(kind, detail::CallKind::Functional, args, [&] {
+    return std::vector<IValue>{r};
+  })[0].toTensor();
+}
+// A view spelled as View with its sizes (squeeze, unsqueeze, 0-d transpose, t of < 2 dims).
+Tensor as_view_op(const Tensor& base, Tensor r) {
+  if (!detail::should_record(base)) [[likely]] return r;
+  std::vector<int64_t> sizes = r.sizes().vec();
+  return recorded_view(base, std::move(r), OpKind::View,
+                       [&] { return std::vector<IValue>{base, sizes}; });
+}
 
 Tensor make_view(const Tensor& base, std::vector<int64_t> sizes, std::vector<int64_t> strides,
                  int64_t offset) {
@@ -88,13 +108,19 @@ Tensor Tensor::view(IntArrayRef sizes) const {
              "[view] view size {} is not compatible with input tensor's size {} and stride {} "
              "(at least one dimension spans across two contiguous subspaces); use .reshape(...) "
              "instead", shape_str(shape), shape_str(this->sizes()), shape_str(strides()));
-  return make_view(*this, std::move(shape), std::move(*st), storage_offset());
+  Tensor r = make_view(*this, shape, std::move(*st), storage_offset());
+  return recorded_view(*this, std::move(r), OpKind::View,
+                       [&] { return std::vector<IValue>{*this, shape}; });
 }
 
 Tensor Tensor::reshape(IntArrayRef sizes) const {
   auto shape = infer_size(sizes, numel(), "reshape");
   auto st = view_strides(this->sizes(), strides(), shape);
-  if (st) return make_view(*this, std::move(shape), std::move(*st), storage_offset());
+  if (st) {
+    Tensor r = make_view(*this, shape, std::move(*st), storage_offset());
+    return recorded_view(*this, std::move(r), OpKind::View,
+                       [&] { return std::vector<IValue>{*this, shape}; });
+  }
   return contiguous().view(shape);
 }
 
@@ -113,7 +139,9 @@ Tensor Tensor::permute(IntArrayRef dims) const {
     s[i] = size(d);
     st[i] = stride(d);
   }
-  return make_view(*this, std::move(s), std::move(st), storage_offset());
+  return recorded_view(*this, make_view(*this, std::move(s), std::move(st), storage_offset()),
+                       OpKind::Permute,
+                       [&] { return std::vector<IValue>{*this, dims.vec()}; });
 }
 
 Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
@@ -121,19 +149,25 @@ Tensor Tensor::transpose(int64_t dim0, int64_t dim1) const {
   if (n == 0) {
     wrap_dim(dim0, n, "transpose");
     wrap_dim(dim1, n, "transpose");
-    return make_view(*this, {}, {}, storage_offset());
+    return as_view_op(*this, make_view(*this, {}, {}, storage_offset()));
   }
   int64_t a = wrap_dim(dim0, n, "transpose"), b = wrap_dim(dim1, n, "transpose");
   std::vector<int64_t> s = sizes().vec(), st = strides().vec();
   std::swap(s[a], s[b]);
   std::swap(st[a], st[b]);
-  return make_view(*this, std::move(s), std::move(st), storage_offset());
+  std::vector<int64_t> perm(n);
+  std::iota(perm.begin(), perm.end(), int64_t{0});
+  std::swap(perm[a], perm[b]);
+  return recorded_view(*this, make_view(*this, std::move(s), std::move(st), storage_offset()),
+                       OpKind::Permute,
+                       [&] { return std::vector<IValue>{*this, perm}; });
 }
 
 Tensor Tensor::t() const {
   KILN_CHECK(dim() <= 2, "[t] got a {}-d tensor of sizes {}, expected a tensor with <= 2 dims",
              dim(), shape_str(sizes()));
-  if (dim() < 2) return make_view(*this, sizes().vec(), strides().vec(), storage_offset());
+  if (dim() < 2)
+    return as_view_op(*this, make_view(*this, sizes().vec(), strides().vec(), storage_offset()));
   return transpose(0, 1);
 }
 
@@ -144,7 +178,7 @@ Tensor Tensor::squeeze() const {
       s.push_back(size(d));
       st.push_back(stride(d));
     }
-  return make_view(*this, std::move(s), std::move(st), storage_offset());
+  return as_view_op(*this, make_view(*this, std::move(s), std::move(st), storage_offset()));
 }
 
 Tensor Tensor::squeeze(int64_t d) const {
@@ -154,7 +188,7 @@ Tensor Tensor::squeeze(int64_t d) const {
     s.erase(s.begin() + w);
     st.erase(st.begin() + w);
   }
-  return make_view(*this, std::move(s), std::move(st), storage_offset());
+  return as_view_op(*this, make_view(*this, std::move(s), std::move(st), storage_offset()));
 }
 
 Tensor Tensor::unsqueeze(int64_t d) const {
@@ -163,7 +197,7 @@ Tensor Tensor::unsqueeze(int64_t d) const {
   int64_t new_stride = w < dim() ? s[w] * st[w] : 1;
   s.insert(s.begin() + w, 1);
   st.insert(st.begin() + w, new_stride);
-  return make_view(*this, std::move(s), std::move(st), storage_offset());
+  return as_view_op(*this, make_view(*this, std::move(s), std::move(st), storage_offset()));
 }
 
 Tensor Tensor::expand(IntArrayRef new_sizes) const {
@@ -192,7 +226,10 @@ Tensor Tensor::expand(IntArrayRef new_sizes) const {
     s[i] = want;
     st[i] = have == want ? stride(od) : 0;
   }
-  return make_view(*this, std::move(s), std::move(st), storage_offset());
+  std::vector<int64_t> target = s;
+  return recorded_view(*this, make_view(*this, std::move(s), std::move(st), storage_offset()),
+                       OpKind::Expand,
+                       [&] { return std::vector<IValue>{*this, target}; });
 }
 
 Tensor Tensor::narrow(int64_t d, int64_t start, int64_t length) const {
@@ -219,7 +256,9 @@ Tensor Tensor::select(int64_t d, int64_t index) const {
   int64_t offset = storage_offset() + index * st[w];
   s.erase(s.begin() + w);
   st.erase(st.begin() + w);
-  return make_view(*this, std::move(s), std::move(st), offset);
+  return recorded_view(*this, make_view(*this, std::move(s), std::move(st), offset),
+                       OpKind::Select,
+                       [&] { return std::vector<IValue>{*this, w, index}; });
 }
 
 Tensor Tensor::slice(int64_t d, std::optional<int64_t> start, std::optional<int64_t> end,
@@ -237,7 +276,9 @@ Tensor Tensor::slice(int64_t d, std::optional<int64_t> start, std::optional<int6
   int64_t offset = storage_offset() + lo * st[w];
   s[w] = (hi - lo + step - 1) / step;
   st[w] *= step;
-  return make_view(*this, std::move(s), std::move(st), offset);
+  return recorded_view(*this, make_view(*this, std::move(s), std::move(st), offset),
+                       OpKind::Slice,
+                       [&] { return std::vector<IValue>{*this, w, lo, hi, step}; });
 }
 
 Tensor Tensor::flatten(int64_t start_dim, int64_t end_dim) const {
@@ -260,15 +301,18 @@ Tensor Tensor::unfold(int64_t d, int64_t sz, int64_t step) const {
              sz, n, w);
   KILN_CHECK(step > 0, "[unfold] got step {}, expected a positive step", step);
   std::vector<int64_t> s = sizes().vec(), st = strides().vec();
-  if (dim() == 0) {
-    return make_view(*this, {sz}, {1}, storage_offset());
-  }
+  if (dim() == 0)
+    return recorded_view(*this, make_view(*this, {sz}, {1}, storage_offset()),
+                         OpKind::UnfoldView,
+                         [&] { return std::vector<IValue>{*this, int64_t{0}, sz, step}; });
   int64_t base_stride = st[w];
   s[w] = (n - sz) / step + 1;
   st[w] = base_stride * step;
   s.push_back(sz);
   st.push_back(base_stride);
-  return make_view(*this, std::move(s), std::move(st), storage_offset());
+  return recorded_view(*this, make_view(*this, std::move(s), std::move(st), storage_offset()),
+                       OpKind::UnfoldView,
+                       [&] { return std::vector<IValue>{*this, w, sz, step}; });
 }
 
 Tensor Tensor::as_strided(IntArrayRef sizes, IntArrayRef strides,
@@ -293,7 +337,9 @@ Tensor Tensor::as_strided(IntArrayRef sizes, IntArrayRef strides,
              "[as_strided] sizes {}, strides {} and offset {} reach element {}, but the storage "
              "holds only {} elements", shape_str(sizes), shape_str(strides), offset, max_index,
              capacity);
-  return make_view(*this, sizes.vec(), strides.vec(), offset);
+  return recorded_view(*this, make_view(*this, sizes.vec(), strides.vec(), offset),
+                       OpKind::AsStrided,
+                       [&] { return std::vector<IValue>{*this, sizes.vec(), strides.vec(), offset}; });
 }
 
 std::vector<int64_t> infer_broadcast_size(IntArrayRef a, IntArrayRef b, const char* op) {

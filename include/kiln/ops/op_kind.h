@@ -9,7 +9,8 @@
 namespace kiln::ops {
 
 enum class OpFamily : uint8_t {
-  Unary, Binary, Reduce, Ternary, Copy, Movement, Scan, Linalg, Conv, Pool, Index, Sort, Creation
+  Unary, Binary, Reduce, Ternary, Copy, Movement, Scan, Normalize, Linalg, Conv, Pool, Index,
+  Sort, Creation
 };
 
 enum class DtypeRule : uint8_t { Promote, IntToFloat, Bool, Same, Long, SumLike, Explicit };
@@ -19,13 +20,16 @@ enum OpTrait : uint32_t {
   kCommutative = 1u << 1,
   kNoBool = 1u << 2,
   kFloatOnly = 1u << 3,
+  kNonDiff = 1u << 4,
+  kRandom = 1u << 5,
+  kView = 1u << 6,
 };
 
 enum class OpKind : uint16_t {
 #define KILN_UNARY_OP(Name, fn, r, t) Name,
 #define KILN_BINARY_OP(Name, m, r, t) Name,
 #define KILN_REDUCE_OP(Name, m, r, t) Name,
-#define KILN_OP(Name, m, f, a, r, t) Name,
+#define KILN_OP(Name, m, f, r, t, s) Name,
 #include "kiln/ops/ops.def"
 };
 
@@ -34,9 +38,9 @@ struct OpInfo {
   OpKind kind;
   std::string_view name;  // the IR mnemonic and the name used in error messages
   OpFamily family;
-  int arity;  // -1: variadic
   DtypeRule dtype_rule;
   uint32_t traits;
+  std::string_view schema;  // "(Tensor self, int dim) -> Tensor"; see ops.def
 
   bool has(OpTrait t) const { return (traits & t) != 0; }
   bool is_elementwise() const {
@@ -46,6 +50,8 @@ struct OpInfo {
   bool is_reduction() const { return family == OpFamily::Reduce; }
   bool is_movement() const { return family == OpFamily::Movement; }
   bool is_library_call() const { return family == OpFamily::Linalg || family == OpFamily::Conv; }
+  bool is_view() const { return has(kView); }
+  bool is_differentiable() const { return !has(kNonDiff); }
 };
 
 /// Number of rows in the op table.
