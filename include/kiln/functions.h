@@ -197,6 +197,18 @@ Tensor avg_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stri
 /// im2col: [N, C, H, W] -> [N, C*kH*kW, L] (torch.nn.functional.unfold).
 Tensor im2col(const Tensor& input, IntArrayRef kernel_size, IntArrayRef dilation = 1,
               IntArrayRef padding = 0, IntArrayRef stride = 1);
+/// col2im: [N, C*kH*kW, L] -> [N, C, H, W], summing overlapping blocks (F::fold; the adjoint of
+/// im2col).
+Tensor col2im(const Tensor& input, IntArrayRef output_size, IntArrayRef kernel_size,
+              IntArrayRef dilation = 1, IntArrayRef padding = 0, IntArrayRef stride = 1);
+/// Gradient of max_pool2d with respect to self: grad_output routed to each window's maximum.
+Tensor max_pool2d_backward(const Tensor& grad_output, const Tensor& self, IntArrayRef kernel_size,
+                           IntArrayRef stride, IntArrayRef padding, IntArrayRef dilation,
+                           bool ceil_mode);
+/// Gradient of avg_pool2d with respect to self: grad_output spread evenly over each window.
+Tensor avg_pool2d_backward(const Tensor& grad_output, const Tensor& self, IntArrayRef kernel_size,
+                           IntArrayRef stride, IntArrayRef padding, bool ceil_mode,
+                           bool count_include_pad, std::optional<int64_t> divisor_override);
 
 // ---- joining, splitting, indexing ----------------------------------------------------------
 Tensor cat(const std::vector<Tensor>& tensors, int64_t dim = 0);

@@ -2,6 +2,9 @@
 #pragma once
 
 #include "kiln/accessor.h"
+#include "kiln/autograd/autograd.h"
+#include "kiln/autograd/function.h"
+#include "kiln/autograd/grad_mode.h"
 #include "kiln/core/allocator.h"
 #include "kiln/core/device.h"
 #include "kiln/core/dtype.h"
@@ -10,6 +13,7 @@
 #include "kiln/core/thread_pool.h"
 #include "kiln/functions.h"
 #include "kiln/indexing.h"
+#include "kiln/ivalue.h"
 #include "kiln/nn/functional.h"
 #include "kiln/ops/op_kind.h"
 #include "kiln/tensor.h"

@@ -2,6 +2,7 @@
 // Methods forward to the free functions in kiln/functions.h; views share storage with their base.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <optional>
 #include <ostream>
@@ -23,6 +24,9 @@ class TensorAccessor;
 
 namespace indexing {
 class TensorIndex;
+}
+namespace autograd {
+class Node;
 }
 
 class Tensor {
@@ -58,8 +62,39 @@ class Tensor {
   std::string toString() const;  // "CPUFloatType"
 
   bool requires_grad() const { return checked()->requires_grad(); }
-  /// Sets requires_grad on a leaf tensor (the autograd layer adds the leaf checks).
+  /// Sets requires_grad without autograd's leaf checks (factories use it; prefer requires_grad_).
   Tensor& set_requires_grad(bool r);
+
+  // ---- autograd (src/autograd) -----------------------------------------------------------
+  /// Makes a leaf tensor record operations for gradients (only floating-point leaves).
+  Tensor& requires_grad_(bool requires_grad = true);
+  /// The accumulated gradient (undefined until a backward pass reaches this tensor).
+  const Tensor& grad() const;
+  Tensor& mutable_grad();
+  /// Backpropagates from this tensor (a scalar may omit gradient).
+  void backward(const Tensor& gradient = {}, std::optional<bool> retain_graph = std::nullopt,
+                bool create_graph = false) const;
+  /// A tensor sharing storage with this one but outside the graph (requires_grad false).
+  Tensor detach() const;
+  Tensor& detach_();
+  /// Like detach(): the same data without history (libtorch's tensor.data()).
+  Tensor data() const { return detach(); }
+  /// True for tensors not produced by a recorded op (users' tensors, parameters).
+  bool is_leaf() const;
+  /// The node that produced this tensor (null for leaves).
+  std::shared_ptr<autograd::Node> grad_fn() const;
+  /// Makes a non-leaf tensor keep its .grad() in backward.
+  void retain_grad() const;
+  bool retains_grad() const;
+  /// Calls hook with this tensor's gradient during backward; a hook returning a Tensor replaces
+  /// the gradient. Returns a handle for remove_hook.
+  template <typename F>
+  unsigned register_hook(F&& hook) const;
+  void remove_hook(unsigned handle) const;
+  /// In-place writes to this tensor's memory so far (shared with its views).
+  uint32_t _version() const { return checked()->version(); }
+  /// Which output of grad_fn this tensor is.
+  uint32_t output_nr() const;
 
   // ---- element access ------------------------------------------------------------------
   /// The single element of a one-element tensor, converted to T.
@@ -219,6 +254,21 @@ class Tensor {
 
   std::shared_ptr<TensorImpl> impl_;
 };
+
+namespace detail {
+unsigned register_tensor_hook(const Tensor& t, std::function<Tensor(const Tensor&)> hook);
+}
+template <typename F>
+unsigned Tensor::register_hook(F&& hook) const {
+  if constexpr (std::is_void_v<std::invoke_result_t<F, const Tensor&>>) {
+    return detail::register_tensor_hook(*this, [h = std::forward<F>(hook)](const Tensor& g) {
+      h(g);
+      return Tensor();
+    });
+  } else {
+    return detail::register_tensor_hook(*this, std::forward<F>(hook));
+  }
+}
 
 // Binary operators between tensors and scalars (libtorch returns tensors for comparisons too).
 #define KILN_TENSOR_BINOP(op, fn)                                                   \

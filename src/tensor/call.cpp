@@ -81,6 +81,12 @@ std::vector<IValue> call_kernel(OpKind kind, const std::vector<IValue>& a) {
     case OpKind::AvgPool2d:
       return one(kiln::avg_pool2d(T(0), L(1), L(2), L(3), B(4), B(5), a[6].toOptionalInt()));
     case OpKind::Im2col: return one(kiln::im2col(T(0), L(1), L(2), L(3), L(4)));
+    case OpKind::Col2im: return one(kiln::col2im(T(0), L(1), L(2), L(3), L(4), L(5)));
+    case OpKind::MaxPool2dBackward:
+      return one(kiln::max_pool2d_backward(T(0), T(1), L(2), L(3), L(4), L(5), B(6)));
+    case OpKind::AvgPool2dBackward:
+      return one(kiln::avg_pool2d_backward(T(0), T(1), L(2), L(3), L(4), B(5), B(6),
+                                           a[7].toOptionalInt()));
     case OpKind::Cat: return one(kiln::cat(a[0].toTensorList(), I(1)));
     case OpKind::IndexSelect: return one(kiln::index_select(T(0), I(1), T(2)));
     case OpKind::Gather: return one(kiln::gather(T(0), I(1), T(2)));

@@ -561,4 +561,200 @@ Tensor im2col(const Tensor& input, IntArrayRef kernel_size, IntArrayRef dilation
   return input.dim() == 4 ? out : out.squeeze(0);
 }
 
+// ---- col2im and the pooling gradients -------------------------------------------------------
+
+namespace {
+
+// Adds every column entry back to its input position; one thread per plane (no races).
+template <typename T>
+void col2im_kernel(const T* cols, T* x, int64_t planes, int64_t H, int64_t W, const Window& w) {
+  using A = opmath_t<T>;
+  const int64_t L = w.oh * w.ow, kk = w.kh * w.kw;
+  parallel_for(0, planes, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, kk * L)),
+               [&](int64_t p0, int64_t p1) {
+                 std::vector<A> acc(static_cast<size_t>(H * W));
+                 for (int64_t p = p0; p < p1; ++p) {
+                   std::fill(acc.begin(), acc.end(), A(0));
+                   for (int64_t i = 0; i < w.kh; ++i)
+                     for (int64_t j = 0; j < w.kw; ++j) {
+                       const T* row = cols + ((p * w.kh + i) * w.kw + j) * L;
+                       for (int64_t oy = 0; oy < w.oh; ++oy) {
+                         const int64_t y = oy * w.sh - w.ph + i * w.dh;
+                         if (y < 0 || y >= H) continue;
+                         for (int64_t ox = 0; ox < w.ow; ++ox) {
+                           const int64_t xx = ox * w.sw - w.pw + j * w.dw;
+                           if (xx >= 0 && xx < W)
+                             acc[y * W + xx] += static_cast<A>(row[oy * w.ow + ox]);
+                         }
+                       }
+                     }
+                   T* out = x + p * H * W;
+                   for (int64_t k = 0; k < H * W; ++k) out[k] = static_cast<T>(acc[k]);
+                 }
+               });
+}
+
+// The position (within the plane) of each window's maximum, as the forward kernel picks it:
+// the first largest value, NaN winning.
+template <typename T>
+void max_pool_backward_plane(const T* plane, const T* g, T* gx, int64_t H, int64_t W,
+                             const Window& w) {
+  using A = opmath_t<T>;
+  std::vector<A> acc(static_cast<size_t>(H * W), A(0));
+  for (int64_t oy = 0; oy < w.oh; ++oy) {
+    const int64_t y0 = oy * w.sh - w.ph;
+    const auto [i0, i1] = taps_inside(y0, w.kh, w.dh, H);
+    for (int64_t ox = 0; ox < w.ow; ++ox) {
+      const int64_t x0 = ox * w.sw - w.pw;
+      const auto [j0, j1] = taps_inside(x0, w.kw, w.dw, W);
+      int64_t best = -1;
+      A bv = A(0);
+      for (int64_t i = i0; i < i1; ++i)
+        for (int64_t j = j0; j < j1; ++j) {
+          const int64_t pos = (y0 + i * w.dh) * W + x0 + j * w.dw;
+          const A v = static_cast<A>(plane[pos]);
+          bool take = best < 0 || v > bv;
+          if constexpr (std::is_floating_point_v<A>) take = take || v != v;
+          if (take) {
+            best = pos;
+            bv = v;
+          }
+        }
+      if (best >= 0) acc[best] += static_cast<A>(g[oy * w.ow + ox]);
+    }
+  }
+  for (int64_t k = 0; k < H * W; ++k) gx[k] = static_cast<T>(acc[k]);
+}
+
+template <typename T>
+void avg_pool_backward_plane(const T* g, T* gx, int64_t H, int64_t W, const Window& w,
+                             bool count_include_pad, std::optional<int64_t> divisor_override) {
+  using A = opmath_t<T>;
+  std::vector<A> acc(static_cast<size_t>(H * W), A(0));
+  for (int64_t oy = 0; oy < w.oh; ++oy) {
+    const int64_t ys = oy * w.sh - w.ph, ye = std::min(ys + w.kh, H + w.ph);
+    const int64_t y0 = std::max<int64_t>(ys, 0), y1 = std::min(ye, H);
+    for (int64_t ox = 0; ox < w.ow; ++ox) {
+      const int64_t xs = ox * w.sw - w.pw, xe = std::min(xs + w.kw, W + w.pw);
+      const int64_t x0 = std::max<int64_t>(xs, 0), x1 = std::min(xe, W);
+      if (y0 >= y1 || x0 >= x1) continue;
+      const int64_t div = divisor_override    ? *divisor_override
+                          : count_include_pad ? (ye - ys) * (xe - xs)
+                                              : (y1 - y0) * (x1 - x0);
+      const A v = static_cast<A>(g[oy * w.ow + ox]) / static_cast<A>(div);
+      for (int64_t iy = y0; iy < y1; ++iy)
+        for (int64_t ix = x0; ix < x1; ++ix) acc[iy * W + ix] += v;
+    }
+  }
+  for (int64_t k = 0; k < H * W; ++k) gx[k] = static_cast<T>(acc[k]);
+}
+
+// Checks a pooling gradient against the forward geometry: grad_output must be what the forward
+// pool produced for self.
+void check_pool_grad(const char* op, const Tensor& grad, const Tensor& self, const Window& w) {
+  check_cpu(grad, op, "grad_output");
+  std::vector<int64_t> want = self.sizes().vec();
+  want[want.size() - 2] = w.oh;
+  want[want.size() - 1] = w.ow;
+  KILN_CHECK(grad.sizes().equals(want),
+             "[{}] got grad_output sizes {}, expected {} (the pool's output for input {}).", op,
+             grad.sizes(), IntArrayRef(want), self.sizes());
+  KILN_CHECK(grad.dtype() == self.dtype(),
+             "[{}] got grad_output dtype {} and input dtype {}, expected the same dtype.", op,
+             dtype_name(grad.dtype()), dtype_name(self.dtype()));
+}
+
+}  // namespace
+
+Tensor col2im(const Tensor& input, IntArrayRef output_size, IntArrayRef kernel_size,
+              IntArrayRef dilation, IntArrayRef padding, IntArrayRef stride) {
+  if (detail::should_record(input)) [[unlikely]]
+    return detail::record1(ops::OpKind::Col2im, {input, output_size.vec(), kernel_size.vec(),
+                                                 dilation.vec(), padding.vec(), stride.vec()});
+  check_cpu(input, "col2im", "input");
+  KILN_CHECK(input.dim() == 2 || input.dim() == 3,
+             "[col2im] got input sizes {}, expected a 2-D [C*kH*kW, L] or 3-D [N, C*kH*kW, L] "
+             "tensor.",
+             input.sizes());
+  Window w = make_window("col2im", kernel_size, stride, padding, dilation);
+  const auto [H, W] = pair_arg("col2im", "output_size", output_size);
+  KILN_CHECK(H > 0 && W > 0, "[col2im] got output_size {}, expected positive sizes.", output_size);
+  w.oh = conv_out_size(H, w.kh, w.sh, w.ph, w.dh);
+  w.ow = conv_out_size(W, w.kw, w.sw, w.pw, w.dw);
+  const Tensor x = (input.dim() == 3 ? input : input.unsqueeze(0)).contiguous();
+  const int64_t N = x.size(0), rows = x.size(1), L = x.size(2), kk = w.kh * w.kw;
+  KILN_CHECK(rows % kk == 0,
+             "[col2im] got input sizes {}, expected dim 1 divisible by kernel_size product {}.",
+             input.sizes(), kk);
+  KILN_CHECK(L == w.oh * w.ow,
+             "[col2im] got {} blocks (input sizes {}), expected {} = {} x {} for output_size {}, "
+             "kernel_size {}, dilation {}, padding {} and stride {}.",
+             L, input.sizes(), w.oh * w.ow, w.oh, w.ow, output_size, kernel_size, dilation,
+             padding, stride);
+  const int64_t C = rows / kk;
+  Tensor out = make_empty({N, C, H, W}, x.dtype());
+  if (out.numel() > 0)
+    KILN_DISPATCH_NUMERIC_TYPES(x.dtype(), "col2im", [&] {
+      const scalar_t* xp = x.data_ptr<scalar_t>();
+      scalar_t* op = out.data_ptr<scalar_t>();
+      for (int64_t n = 0; n < N; ++n)
+        col2im_kernel<scalar_t>(xp + n * rows * L, op + n * C * H * W, C, H, W, w);
+    });
+  return input.dim() == 3 ? out : out.squeeze(0);
+}
+
+Tensor max_pool2d_backward(const Tensor& grad_output, const Tensor& self, IntArrayRef kernel_size,
+                           IntArrayRef stride, IntArrayRef padding, IntArrayRef dilation,
+                           bool ceil_mode) {
+  if (detail::should_record(grad_output, self)) [[unlikely]]
+    return detail::record1(ops::OpKind::MaxPool2dBackward,
+                           {grad_output, self, kernel_size.vec(), stride.vec(), padding.vec(),
+                            dilation.vec(), ceil_mode});
+  const char* op = "max_pool2d_backward";
+  const Window w = pool_window(op, self, kernel_size, stride, padding, dilation, ceil_mode);
+  check_pool_grad(op, grad_output, self, w);
+  Tensor gx = make_empty(self.sizes(), self.dtype());
+  if (gx.numel() == 0) return gx;
+  const Tensor x = self.contiguous(), g = grad_output.contiguous();
+  const int64_t H = self.size(-2), W = self.size(-1), planes = x.numel() / (H * W);
+  KILN_DISPATCH_NUMERIC_TYPES(self.dtype(), op, [&] {
+    const scalar_t* xp = x.data_ptr<scalar_t>();
+    const scalar_t* gp = g.data_ptr<scalar_t>();
+    scalar_t* op_ = gx.data_ptr<scalar_t>();
+    parallel_for(0, planes, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p)
+        max_pool_backward_plane(xp + p * H * W, gp + p * w.oh * w.ow, op_ + p * H * W, H, W, w);
+    });
+  });
+  return gx;
+}
+
+Tensor avg_pool2d_backward(const Tensor& grad_output, const Tensor& self, IntArrayRef kernel_size,
+                           IntArrayRef stride, IntArrayRef padding, bool ceil_mode,
+                           bool count_include_pad, std::optional<int64_t> divisor_override) {
+  if (detail::should_record(grad_output, self)) [[unlikely]]
+    return detail::record1(ops::OpKind::AvgPool2dBackward,
+                           {grad_output, self, kernel_size.vec(), stride.vec(), padding.vec(),
+                            ceil_mode, count_include_pad, IValue(divisor_override)});
+  const char* op = "avg_pool2d_backward";
+  const Window w = pool_window(op, self, kernel_size, stride, padding, 1, ceil_mode);
+  check_pool_grad(op, grad_output, self, w);
+  KILN_CHECK(!divisor_override || *divisor_override != 0,
+             "[{}] got divisor_override 0, expected a non-zero divisor.", op);
+  Tensor gx = make_empty(self.sizes(), self.dtype());
+  if (gx.numel() == 0) return gx;
+  const Tensor g = grad_output.contiguous();
+  const int64_t H = self.size(-2), W = self.size(-1), planes = gx.numel() / (H * W);
+  KILN_DISPATCH_FLOATING_TYPES(self.dtype(), op, [&] {
+    const scalar_t* gp = g.data_ptr<scalar_t>();
+    scalar_t* op_ = gx.data_ptr<scalar_t>();
+    parallel_for(0, planes, 1, [&](int64_t p0, int64_t p1) {
+      for (int64_t p = p0; p < p1; ++p)
+        avg_pool_backward_plane(gp + p * w.oh * w.ow, op_ + p * H * W, H, W, w,
+                                count_include_pad, divisor_override);
+    });
+  });
+  return gx;
+}
+
 }  // namespace kiln

@@ -47,11 +47,23 @@ std::vector<IValue> record(ops::OpKind kind, CallKind call_kind, const std::vect
   Observer* tracer = g_observers[1];
   const bool use_trace = tracer != nullptr && tls_dispatch.tracer != nullptr && tracer->active();
   void* trace_token = use_trace ? tracer->begin(call) : nullptr;
-  void* grad_token = use_grad ? grad->begin(call) : nullptr;
+  void* grad_token = nullptr;
+  if (use_grad) {
+    try {
+      grad_token = grad->begin(call);
+    } catch (...) {
+      if (use_trace) tracer->abort(trace_token);
+      throw;
+    }
+  }
   std::vector<IValue> results;
-  {
+  try {
     BelowRecordGuard guard;
     results = kernel();
+  } catch (...) {
+    if (use_grad) grad->abort(grad_token);
+    if (use_trace) tracer->abort(trace_token);
+    throw;
   }
   if (use_grad) grad->end(grad_token, call, results);
   if (use_trace) tracer->end(trace_token, call, results);

@@ -73,6 +73,8 @@ struct Observer {
   virtual bool active() const = 0;
   virtual void* begin(const RecordedCall& call) = 0;
   virtual void end(void* token, const RecordedCall& call, std::vector<IValue>& results) = 0;
+  /// The kernel threw after begin(): drop what begin() made.
+  virtual void abort(void* token) = 0;
 };
 /// Slot 0: autograd, slot 1: the tracer.
 void set_observer(int slot, Observer* observer);

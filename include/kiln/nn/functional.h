@@ -11,6 +11,11 @@ inline Tensor unfold(const Tensor& input, IntArrayRef kernel_size, IntArrayRef d
                      IntArrayRef padding = 0, IntArrayRef stride = 1) {
   return im2col(input, kernel_size, dilation, padding, stride);
 }
+/// col2im like torch::nn::functional::fold: [N, C*kH*kW, L] -> [N, C, H, W].
+inline Tensor fold(const Tensor& input, IntArrayRef output_size, IntArrayRef kernel_size,
+                   IntArrayRef dilation = 1, IntArrayRef padding = 0, IntArrayRef stride = 1) {
+  return col2im(input, output_size, kernel_size, dilation, padding, stride);
+}
 inline Tensor relu(const Tensor& x) { return kiln::relu(x); }
 inline Tensor gelu(const Tensor& x) { return kiln::gelu(x); }
 inline Tensor silu(const Tensor& x) { return kiln::silu(x); }
