@@ -1,0 +1,420 @@
+// Autograd semantics: backward/grad, accumulation, retain_graph, create_graph (higher order),
+// hooks, retain_grad, detach, grad mode, leaf rules, version checks, in-place rebasing (also
+// through views), custom Functions, and the error paths. Formulas per op: test_gradcheck.cpp.
+#include <cmath>
+
+#include "test_util.h"
+
+namespace kiln::testing {
+namespace {
+
+using autograd::variable_list;
+
+Tensor leaf(IntArrayRef sizes, double lo = -2, double hi = 2) {
+  return random_tensor(sizes, kDouble, lo, hi).requires_grad_();
+}
+
+TEST(Autograd, BackwardOfAScalarFillsLeafGrads) {
+  Tensor x = leaf({3}), w = leaf({3});
+  Tensor y = (x * w + x).sum();
+  EXPECT_FALSE(y.is_leaf());
+  EXPECT_TRUE(x.is_leaf());
+  ASSERT_NE(y.grad_fn(), nullptr);
+  EXPECT_EQ(y.grad_fn()->name(), "SumBackward");
+  y.backward();
+  EXPECT_TRUE(close(x.grad(), w.detach() + 1, 1e-12, 1e-12));
+  EXPECT_TRUE(close(w.grad(), x.detach(), 1e-12, 1e-12));
+}
+
+TEST(Autograd, GradientsAccumulateAcrossBackwardCalls) {
+  Tensor x = leaf({2, 2});
+  (x * 3).sum().backward();
+  (x * 4).sum().backward();
+  EXPECT_TRUE(close(x.grad(), full({2, 2}, 7.0, kDouble), 0, 1e-12));
+  x.mutable_grad() = Tensor();
+  (x * 5).sum().backward();
+  EXPECT_TRUE(close(x.grad(), full({2, 2}, 5.0, kDouble), 0, 1e-12));
+}
+
+TEST(Autograd, GradsAreNotSharedBetweenLeaves) {
+  // y = a + b passes the same incoming gradient to both; their .grad must not alias.
+  Tensor a = leaf({3}), b = leaf({3});
+  (a + b).sum().backward();
+  {
+    NoGradGuard ng;
+    a.mutable_grad().add_(1);
+  }
+  EXPECT_TRUE(close(b.grad(), ones({3}, kDouble), 0, 0));
+}
+
+TEST(Autograd, NonScalarBackwardNeedsAGradient) {
+  Tensor x = leaf({3});
+  Tensor y = x * 2;
+  EXPECT_KILN_ERROR(y.backward(), {"implicitly created only for scalar outputs", "[3]"});
+  y.backward(full({3}, 0.5, kDouble));
+  EXPECT_TRUE(close(x.grad(), ones({3}, kDouble), 0, 1e-12));
+  Tensor z = x * 2;
+  EXPECT_KILN_ERROR(z.backward(ones({4}, kDouble)), {"mismatch in shape"});
+}
+
+TEST(Autograd, BackwardTwiceNeedsRetainGraph) {
+  Tensor x = leaf({3});
+  Tensor y = (x.exp() * x).sum();
+  y.backward(Tensor(), /*retain_graph=*/true);
+  y.backward();
+  Tensor expected = 2 * (x.detach().exp() * (x.detach() + 1));
+  EXPECT_TRUE(close(x.grad(), expected, 1e-12, 1e-12));
+  EXPECT_KILN_ERROR(y.backward(), {"second time", "retain_graph"});
+}
+
+TEST(Autograd, NoGradGuardStopsRecording) {
+  Tensor x = leaf({3});
+  {
+    NoGradGuard ng;
+    EXPECT_FALSE(GradMode::is_enabled());
+    Tensor y = x * 2;
+    EXPECT_FALSE(y.requires_grad());
+    EXPECT_EQ(y.grad_fn(), nullptr);
+    {
+      AutoGradMode on(true);
+      EXPECT_TRUE((x * 2).requires_grad());
+    }
+  }
+  EXPECT_TRUE(GradMode::is_enabled());
+  EXPECT_TRUE((x * 2).requires_grad());
+}
+
+TEST(Autograd, DetachSharesMemoryWithoutHistory) {
+  Tensor x = leaf({3});
+  Tensor y = x * 2;
+  Tensor d = y.detach();
+  EXPECT_FALSE(d.requires_grad());
+  EXPECT_EQ(d.grad_fn(), nullptr);
+  EXPECT_EQ(d.data_ptr(), y.data_ptr());
+  Tensor z = (d * x).sum();
+  z.backward();
+  EXPECT_TRUE(close(x.grad(), y.detach(), 0, 0));  // d is a constant
+  Tensor y2 = x * 3;
+  y2.detach_();
+  EXPECT_FALSE(y2.requires_grad());
+  EXPECT_TRUE(y2.is_leaf());
+}
+
+TEST(Autograd, RequiresGradRules) {
+  EXPECT_KILN_ERROR(zeros({2}, kLong).requires_grad_(), {"floating point"});
+  Tensor x = leaf({2});
+  Tensor y = x * 2;
+  EXPECT_KILN_ERROR(y.requires_grad_(false), {"leaf", "MulBackward"});
+  Tensor t = full({2}, 1.0, TensorOptions(kDouble).requires_grad(true));
+  EXPECT_TRUE(t.requires_grad());
+  EXPECT_TRUE(t.is_leaf());
+  EXPECT_FALSE((zeros({2}) * 2).requires_grad());
+}
+
+TEST(Autograd, GradFunctionReturnsGradientsWithoutAccumulating) {
+  Tensor x = leaf({4}), w = leaf({4});
+  Tensor y = (x * x * w).sum();
+  variable_list g = autograd::grad({y}, {x, w});
+  EXPECT_TRUE(close(g[0], 2 * x.detach() * w.detach(), 1e-12, 1e-12));
+  EXPECT_TRUE(close(g[1], x.detach() * x.detach(), 1e-12, 1e-12));
+  EXPECT_FALSE(x.grad().defined());
+  EXPECT_FALSE(w.grad().defined());
+}
+
+TEST(Autograd, GradOfAnIntermediate) {
+  Tensor x = leaf({3});
+  Tensor h = x.sin();
+  Tensor y = (h * h).sum();
+  variable_list g = autograd::grad({y}, {h});
+  EXPECT_TRUE(close(g[0], 2 * x.detach().sin(), 1e-12, 1e-12));
+}
+
+TEST(Autograd, UnusedInputsNeedAllowUnused) {
+  Tensor x = leaf({3}), u = leaf({3});
+  Tensor y = (x * 2).sum();
+  EXPECT_KILN_ERROR(autograd::grad({y}, {x, u}, {}, true), {"not have been used", "allow_unused"});
+  variable_list g = autograd::grad({y}, {x, u}, {}, true, false, true);
+  EXPECT_TRUE(g[0].defined());
+  EXPECT_FALSE(g[1].defined());
+  Tensor c = zeros({3}, kDouble);
+  EXPECT_KILN_ERROR(autograd::grad({y}, {c}), {"does not require grad"});
+  EXPECT_KILN_ERROR(autograd::grad({c.sum()}, {x}), {"does not require grad"});
+}
+
+TEST(Autograd, SecondAndThirdDerivatives) {
+  Tensor x = leaf({5});
+  Tensor y = (x * x * x).sum();  // y' = 3x^2, y'' = 6x, y''' = 6
+  variable_list g1 = autograd::grad({y}, {x}, {}, std::nullopt, /*create_graph=*/true);
+  EXPECT_TRUE(g1[0].requires_grad());
+  EXPECT_TRUE(close(g1[0], 3 * x.detach() * x.detach(), 1e-12, 1e-12));
+  variable_list g2 = autograd::grad({g1[0].sum()}, {x}, {}, std::nullopt, true);
+  EXPECT_TRUE(close(g2[0], 6 * x.detach(), 1e-12, 1e-12));
+  variable_list g3 = autograd::grad({g2[0].sum()}, {x});
+  EXPECT_TRUE(close(g3[0], full({5}, 6.0, kDouble), 1e-12, 1e-12));
+}
+
+TEST(Autograd, CreateGraphThroughSavedOutputs) {
+  // tanh saves its result; the second derivative must flow through it.
+  Tensor x = leaf({4});
+  Tensor y = x.tanh().sum();
+  variable_list g1 = autograd::grad({y}, {x}, {}, std::nullopt, true);
+  variable_list g2 = autograd::grad({g1[0].sum()}, {x});
+  Tensor t = x.detach().tanh();
+  EXPECT_TRUE(close(g2[0], -2 * t * (1 - t * t), 1e-12, 1e-12));
+}
+
+TEST(Autograd, BackwardWithCreateGraphAccumulatesDifferentiableGrads) {
+  Tensor x = leaf({3});
+  (x * x).sum().backward(Tensor(), std::nullopt, /*create_graph=*/true);
+  ASSERT_TRUE(x.grad().requires_grad());
+  Tensor gg = autograd::grad({x.grad().sum()}, {x})[0];
+  EXPECT_TRUE(close(gg, full({3}, 2.0, kDouble), 0, 1e-12));
+}
+
+TEST(Autograd, BackwardWithInputsAccumulatesOnlyThere) {
+  Tensor x = leaf({3}), w = leaf({3});
+  (x * w).sum().backward();
+  x.mutable_grad() = Tensor();
+  w.mutable_grad() = Tensor();
+  autograd::backward({(x * w).sum()}, {}, std::nullopt, false, {w});
+  EXPECT_FALSE(x.grad().defined());
+  EXPECT_TRUE(close(w.grad(), x.detach(), 0, 0));
+}
+
+TEST(Autograd, TensorHooksSeeAndReplaceGradients) {
+  Tensor x = leaf({3});
+  Tensor h = x * 2;
+  Tensor seen;
+  h.register_hook([&](const Tensor& g) { seen = g.clone(); });
+  unsigned id = h.register_hook([](const Tensor& g) { return g * 10; });
+  (h * 3).sum().backward(Tensor(), true);
+  EXPECT_TRUE(close(seen, full({3}, 3.0, kDouble), 0, 0));
+  EXPECT_TRUE(close(x.grad(), full({3}, 60.0, kDouble), 0, 0));
+  h.remove_hook(id);
+  x.mutable_grad() = Tensor();
+  (h * 3).sum().backward();
+  EXPECT_TRUE(close(x.grad(), full({3}, 6.0, kDouble), 0, 0));
+  // leaf hooks run before accumulation
+  Tensor l = leaf({2});
+  l.register_hook([](const Tensor& g) { return g + 1; });
+  (l * 1).sum().backward();
+  EXPECT_TRUE(close(l.grad(), full({2}, 2.0, kDouble), 0, 0));
+  EXPECT_KILN_ERROR(zeros({2}).register_hook([](const Tensor& g) { return g; }),
+                    {"doesn't require gradient"});
+}
+
+TEST(Autograd, RetainGradKeepsNonLeafGradients) {
+  Tensor x = leaf({3});
+  Tensor h = x.exp();
+  h.retain_grad();
+  EXPECT_TRUE(h.retains_grad());
+  Tensor u = x * 2;
+  (h * u).sum().backward();
+  EXPECT_TRUE(close(h.grad(), u.detach(), 0, 0));
+  EXPECT_FALSE(u.grad().defined());
+}
+
+TEST(Autograd, InPlaceOnLeafRequiringGradIsRejected) {
+  Tensor x = leaf({3});
+  EXPECT_KILN_ERROR(x.add_(1), {"leaf tensor that requires grad", "add_", "NoGradGuard"});
+  EXPECT_KILN_ERROR(x[0].mul_(2), {"view of a leaf tensor that requires grad"});
+  {
+    NoGradGuard ng;
+    x.add_(1);  // allowed: an optimizer-style update
+  }
+}
+
+TEST(Autograd, InPlaceOnNonLeafRebasesHistory) {
+  Tensor x = leaf({4});
+  Tensor y = x * 2;
+  y.add_(1);  // y = 2x + 1
+  y.mul_(x);  // y = (2x + 1) x: mul_ keeps the old y for x's gradient
+  EXPECT_EQ(y.grad_fn()->name(), "MulBackward");
+  y.sum().backward();
+  EXPECT_TRUE(close(x.grad(), 4 * x.detach() + 1, 1e-12, 1e-12));
+  // exp_ saves its result, so a later in-place write to it must be caught (as in libtorch).
+  Tensor z = x * 2;
+  z.exp_();
+  z.mul_(x);
+  EXPECT_KILN_ERROR(z.sum().backward(), {"result 0 of ExpBackward", "in-place"});
+}
+
+TEST(Autograd, ModifyingASavedTensorIsDetected) {
+  Tensor x = leaf({3});
+  Tensor h = x * 1;
+  Tensor y = (h * h).sum();  // mul saves h
+  h.add_(1);
+  EXPECT_KILN_ERROR(y.backward(), {"modified by an in-place operation", "version"});
+  // An op that saves nothing tolerates the change, as in libtorch.
+  Tensor h2 = x * 1;
+  Tensor z = (h2 + 3).sum();
+  h2.add_(1);
+  z.backward();
+  EXPECT_TRUE(close(x.grad(), ones({3}, kDouble), 0, 0));
+}
+
+TEST(Autograd, InPlaceThroughAViewUpdatesTheBase) {
+  Tensor w = leaf({2, 3});
+  Tensor base = w * 1;           // a non-leaf base
+  Tensor row = base.select(0, 1);  // a view of it
+  row.mul_(w.select(0, 0));      // base[1] *= w[0]
+  Tensor loss = (base * base).sum();
+  loss.backward();
+  // base = [w0, w1 * w0] -> loss = sum w0^2 + sum (w1 w0)^2
+  Tensor w0 = w.detach()[0], w1 = w.detach()[1];
+  Tensor g0 = 2 * w0 + 2 * w1 * w1 * w0, g1 = 2 * w1 * w0 * w0;
+  EXPECT_TRUE(close(w.grad(), stack({g0, g1}), 1e-12, 1e-12));
+  EXPECT_EQ(base.grad_fn()->name(), "CopySlices");
+}
+
+TEST(Autograd, CopyIntoAViewOfANonLeaf) {
+  Tensor a = leaf({4}), b = leaf({2});
+  Tensor t = a * 1;
+  t.slice(0, 1, 3).copy_(b * 3);
+  t.sum().backward();
+  EXPECT_TRUE(close(a.grad(), tensor({1.0, 0.0, 0.0, 1.0}, kDouble), 0, 0));
+  EXPECT_TRUE(close(b.grad(), full({2}, 3.0, kDouble), 0, 0));
+}
+
+TEST(Autograd, OutVariantsRejectTensorsRequiringGrad) {
+  Tensor x = leaf({3});
+  Tensor out = empty({3}, kDouble);
+  EXPECT_KILN_ERROR(exp_out(out, x), {"exp_out", "out= arguments don't support"});
+  NoGradGuard ng;
+  exp_out(out, x);
+  EXPECT_TRUE(close(out, x.detach().exp(), 0, 0));
+}
+
+TEST(Autograd, IntegerResultsCarryNoGradient) {
+  Tensor x = leaf({5});
+  auto [values, indices] = x.sort();
+  EXPECT_TRUE(values.requires_grad());
+  EXPECT_FALSE(indices.requires_grad());
+  EXPECT_FALSE(x.argmax().requires_grad());
+  EXPECT_FALSE((x > 0).requires_grad());
+  values.sum().backward();
+  EXPECT_TRUE(close(x.grad(), ones({5}, kDouble), 0, 0));
+}
+
+TEST(Autograd, MixedDtypesGetGradientsOfTheirOwnDtype) {
+  Tensor f = random_tensor({3}, kFloat).requires_grad_();
+  Tensor d = random_tensor({3}, kDouble).requires_grad_();
+  (f * d).sum().backward();
+  EXPECT_EQ(f.grad().dtype(), kFloat);
+  EXPECT_EQ(d.grad().dtype(), kDouble);
+  EXPECT_TRUE(close(f.grad(), d.detach().to(kFloat), 1e-6, 1e-6));
+}
+
+TEST(Autograd, BroadcastGradientsAreSummed) {
+  Tensor a = leaf({3, 1}), b = leaf({4});
+  (a * b).sum().backward();
+  EXPECT_EQ(a.grad().sizes().vec(), (std::vector<int64_t>{3, 1}));
+  EXPECT_TRUE(close(a.grad(), full({3, 1}, 1.0, kDouble) * b.detach().sum(), 1e-12, 1e-12));
+  EXPECT_TRUE(close(b.grad(), full({4}, 1.0, kDouble) * a.detach().sum(), 1e-12, 1e-12));
+}
+
+TEST(Autograd, DeepChainsDoNotRecurse) {
+  // The engine is iterative: a 20k-node chain must not overflow the stack.
+  Tensor x = leaf({1});
+  Tensor y = x;
+  for (int i = 0; i < 20000; ++i) y = y * 1.0001;
+  y.sum().backward();
+  EXPECT_NEAR(x.grad().item<double>(), std::pow(1.0001, 20000), 1e-6);
+}
+
+struct MulConst : autograd::Function<MulConst> {
+  static Tensor forward(autograd::AutogradContext* ctx, const Tensor& x, double c) {
+    ctx->saved_data["c"] = c;
+    ctx->save_for_backward({x});
+    return x * c;
+  }
+  static variable_list backward(autograd::AutogradContext* ctx, variable_list grads) {
+    double c = ctx->saved_data["c"].toDouble();
+    Tensor x = ctx->get_saved_variables()[0];
+    (void)x;
+    return {grads[0] * c, Tensor()};
+  }
+};
+
+struct SplitSign : autograd::Function<SplitSign> {
+  // Two outputs: |x| and the sign (non-differentiable).
+  static variable_list forward(autograd::AutogradContext* ctx, const Tensor& x) {
+    Tensor s = x.sign();
+    ctx->save_for_backward({s});
+    ctx->mark_non_differentiable({s});
+    return {x.abs(), s};
+  }
+  static variable_list backward(autograd::AutogradContext* ctx, variable_list grads) {
+    EXPECT_TRUE(ctx->needs_input_grad(0));
+    return {grads[0] * ctx->get_saved_variables()[0]};
+  }
+};
+
+TEST(Autograd, CustomFunctions) {
+  Tensor x = leaf({3});
+  Tensor y = MulConst::apply(x, 2.5);
+  EXPECT_TRUE(y.requires_grad());
+  y.sum().backward();
+  EXPECT_TRUE(close(x.grad(), full({3}, 2.5, kDouble), 0, 0));
+
+  Tensor z = leaf({4});
+  variable_list outs = SplitSign::apply(z);
+  EXPECT_TRUE(outs[0].requires_grad());
+  EXPECT_FALSE(outs[1].requires_grad());
+  outs[0].sum().backward();
+  EXPECT_TRUE(close(z.grad(), z.detach().sign(), 0, 0));
+
+  // No input requires grad: plain forward, no history.
+  Tensor c = random_tensor({2}, kDouble);
+  EXPECT_FALSE(MulConst::apply(c, 2.0).requires_grad());
+}
+
+TEST(Autograd, CustomFunctionSavedTensorsAreVersionChecked) {
+  Tensor x = leaf({3});
+  Tensor h = x * 1;
+  Tensor y = MulConst::apply(h, 2.0);
+  h.add_(1);
+  EXPECT_KILN_ERROR(y.sum().backward(), {"modified by an in-place operation"});
+}
+
+TEST(Autograd, GradcheckCatchesAWrongBackward) {
+  struct Wrong : autograd::Function<Wrong> {
+    static Tensor forward(autograd::AutogradContext*, const Tensor& x) { return x * x; }
+    static variable_list backward(autograd::AutogradContext*, variable_list g) {
+      return {g[0] * 3};  // should be 2x
+    }
+  };
+  Tensor x = leaf({3});
+  auto fn = [](const variable_list& v) { return variable_list{Wrong::apply(v[0])}; };
+  EXPECT_FALSE(autograd::gradcheck(fn, {x}, {.raise_exception = false}));
+  EXPECT_KILN_ERROR(autograd::gradcheck(fn, {x}), {"Jacobian mismatch", "numerical", "analytical"});
+  auto good = [](const variable_list& v) { return variable_list{v[0] * v[0]}; };
+  EXPECT_TRUE(autograd::gradcheck(good, {x}, {.check_grad_grad = true}));
+}
+
+TEST(Autograd, TrainsALinearModel) {
+  // Gradient descent on least squares recovers known weights: the loss must fall steadily.
+  manual_seed(3);
+  Tensor X = randn({64, 3}, kDouble);
+  Tensor w_true = tensor({1.5, -2.0, 0.5}, kDouble);
+  Tensor Y = X.matmul(w_true) + 0.25;
+  Tensor w = zeros({3}, kDouble).requires_grad_(), b = zeros({1}, kDouble).requires_grad_();
+  double first = 0, last = 0;
+  for (int step = 0; step < 200; ++step) {
+    Tensor loss = ((X.matmul(w) + b - Y).square()).mean();
+    if (step == 0) first = loss.item<double>();
+    last = loss.item<double>();
+    w.mutable_grad() = Tensor();
+    b.mutable_grad() = Tensor();
+    loss.backward();
+    NoGradGuard ng;
+    w.sub_(w.grad() * 0.1);
+    b.sub_(b.grad() * 0.1);
+  }
+  EXPECT_LT(last, first * 1e-6);
+  EXPECT_TRUE(close(w.detach(), w_true, 1e-4, 1e-4));
+  EXPECT_NEAR(b.item<double>(), 0.25, 1e-4);
+}
+
+}  // namespace
+}  // namespace kiln::testing
