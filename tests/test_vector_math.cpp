@@ -3,7 +3,6 @@
 // and float64 (reference: long double libm), vector and scalar code, over dense and random bit
 // patterns of the whole domain plus the special values; the max ulp error is asserted.
 #include <gtest/gtest.h>
-
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
@@ -91,7 +90,11 @@ double ulp_error(T y, long double r) {
     if (y == rt) return 0;
     // y = max finite while the reference rounds to inf (or vice versa): measure against max
     long double m = std::numeric_limits<T>::max();
-    if (std::isinf(y)) return std::fabs(r) > m ? (std::fabs(r) - m) / std::ldexp(1.0L, std::numeric_limits<T>::max_exponent - 1 - kMant) : INFINITY;
+    if (std::isinf(y))
+      return std::fabs(r) > m
+                 ? (std::fabs(r) - m) /
+                       std::ldexp(1.0L, std::numeric_limits<T>::max_exponent - 1 - kMant)
+                 : INFINITY;
     return INFINITY;
   }
   if (r == 0 && y == 0) return std::signbit(y) == std::signbit(r) ? 0 : INFINITY;
@@ -103,11 +106,34 @@ double ulp_error(T y, long double r) {
 template <class T>
 std::vector<T> special_values() {
   using L = std::numeric_limits<T>;
-  std::vector<T> v = {T(0), T(1), T(-1), T(0.5), T(2), T(3), T(10), T(100), L::min(),
-                      L::denorm_min(), L::max(), L::infinity(), L::quiet_NaN(), L::epsilon(),
-                      T(0.70710678118654752), T(1.5707963267948966), T(3.141592653589793),
-                      T(88.7), T(-88.7), T(89), T(-104), T(709.7), T(-745), T(1e-30), T(1e30),
-                      T(1e8), T(1e20), std::nextafter(L::min(), T(0))};
+  std::vector<T> v = {T(0),
+                      T(1),
+                      T(-1),
+                      T(0.5),
+                      T(2),
+                      T(3),
+                      T(10),
+                      T(100),
+                      L::min(),
+                      L::denorm_min(),
+                      L::max(),
+                      L::infinity(),
+                      L::quiet_NaN(),
+                      L::epsilon(),
+                      T(0.70710678118654752),
+                      T(1.5707963267948966),
+                      T(3.141592653589793),
+                      T(88.7),
+                      T(-88.7),
+                      T(89),
+                      T(-104),
+                      T(709.7),
+                      T(-745),
+                      T(1e-30),
+                      T(1e30),
+                      T(1e8),
+                      T(1e20),
+                      std::nextafter(L::min(), T(0))};
   size_t n = v.size();
   for (size_t i = 0; i < n; ++i) v.push_back(-v[i]);
   return v;
@@ -158,8 +184,9 @@ Result measure(MathFn<T> f, const std::vector<T>& a, const std::vector<T>& b,
       // in ulps of max(|ref|, scale(x)): for formulas that cancel (gelu's 1 + erf)
       long double s = std::max(std::fabs(want), scale(a[i], b[i]));
       int e = std::max(s > 0 ? std::ilogb(s) : 0, std::numeric_limits<T>::min_exponent - 1);
-      err = std::min(err, static_cast<double>(std::fabs(out[i] - want) /
-                                              std::ldexp(1.0L, e - std::numeric_limits<T>::digits + 1)));
+      err = std::min(err,
+                     static_cast<double>(std::fabs(out[i] - want) /
+                                         std::ldexp(1.0L, e - std::numeric_limits<T>::digits + 1)));
     }
     if (!(err <= r.max_ulp)) {
       r = {err, a[i], b[i], want, static_cast<double>(out[i])};
@@ -192,8 +219,8 @@ std::vector<Case> cases() {
       {"log2", u(kiln::codegen::llvm::log2), r1(log2l), 1, 1, 0, 4},
       {"log1p", u(kiln::codegen::llvm::log1p), r1(log1pl), 1, 1, -1, 2},
       {"tanh", u(kiln::codegen::llvm::tanh), r1(tanhl), 3, 3, -5, 5},
-      {"sigmoid", u(kiln::codegen::llvm::sigmoid),
-       [](LD x, LD) { return 1 / (1 + expl(-x)); }, 3, 3, -30, 30},
+      {"sigmoid", u(kiln::codegen::llvm::sigmoid), [](LD x, LD) { return 1 / (1 + expl(-x)); }, 3,
+       3, -30, 30},
       {"erf", u(kiln::codegen::llvm::erf), r1(erfl), 3, 2, -5, 5},
       {"gelu", u(kiln::codegen::llvm::gelu),
        [](LD x, LD) { return 0.5L * x * (1 + erfl(x * 0.70710678118654752440084436L)); }, 2, 2, -6,
@@ -202,7 +229,8 @@ std::vector<Case> cases() {
       {"cos", u(kiln::codegen::llvm::cos), r1(cosl), 1, 2, -10, 10},
       {"tan", u(kiln::codegen::llvm::tan), r1(tanl), 1.5, 3.5, -10, 10},
       {"sqrt", u(kiln::codegen::llvm::sqrt), r1(sqrtl), 0.5, 0.5, 0, 100},
-      {"rsqrt", u(kiln::codegen::llvm::rsqrt), [](LD x, LD) { return 1 / sqrtl(x); }, 1.5, 1.5, 0, 100},
+      {"rsqrt", u(kiln::codegen::llvm::rsqrt), [](LD x, LD) { return 1 / sqrtl(x); }, 1.5, 1.5, 0,
+       100},
       {"atan2", [](const Val& y, const Val& x) { return atan2(y, x); },
        [](LD y, LD x) { return atan2l(y, x); }, 1, 3, -5, 5, true},
       {"pow", [](const Val& x, const Val& y) { return pow(x, y); },
@@ -251,22 +279,28 @@ void run_case(const Case& c, int lanes) {
   };
   Result r = measure<T>(f, a, b, ref, c.scale);
   double bound = sizeof(T) == 4 ? c.bound32 : c.bound64;
-  std::printf("[ ulp      ] %-8s %s lanes %2d: max %.3f ulp (at x=%.17Lg y=%.17Lg: got %.17g, "
-              "want %.17Lg)\n",
-              c.name, sizeof(T) == 4 ? "f32" : "f64", lanes, r.max_ulp, r.worst_x, r.worst_y,
-              r.worst_got, r.worst_ref);
+  std::printf(
+      "[ ulp      ] %-8s %s lanes %2d: max %.3f ulp (at x=%.17Lg y=%.17Lg: got %.17g, "
+      "want %.17Lg)\n",
+      c.name, sizeof(T) == 4 ? "f32" : "f64", lanes, r.max_ulp, r.worst_x, r.worst_y, r.worst_got,
+      r.worst_ref);
   EXPECT_LE(r.max_ulp, bound) << "at x=" << r.worst_x << " y=" << r.worst_y << ": got "
                               << r.worst_got << ", want " << r.worst_ref;
 }
 
 class VectorMath : public ::testing::TestWithParam<int> {};
 
-TEST_P(VectorMath, Float32Vector) { run_case<float>(cases()[GetParam()], Jit::get().target().lanes(4)); }
+TEST_P(VectorMath, Float32Vector) {
+  run_case<float>(cases()[GetParam()], Jit::get().target().lanes(4));
+}
 TEST_P(VectorMath, Float32Scalar) { run_case<float>(cases()[GetParam()], 1); }
-TEST_P(VectorMath, Float64Vector) { run_case<double>(cases()[GetParam()], Jit::get().target().lanes(8)); }
+TEST_P(VectorMath, Float64Vector) {
+  run_case<double>(cases()[GetParam()], Jit::get().target().lanes(8));
+}
 TEST_P(VectorMath, Float64Scalar) { run_case<double>(cases()[GetParam()], 1); }
 
-INSTANTIATE_TEST_SUITE_P(Functions, VectorMath, ::testing::Range(0, static_cast<int>(cases().size())),
+INSTANTIATE_TEST_SUITE_P(Functions, VectorMath,
+                         ::testing::Range(0, static_cast<int>(cases().size())),
                          [](const ::testing::TestParamInfo<int>& info) {
                            return std::string(cases()[info.param].name);
                          });

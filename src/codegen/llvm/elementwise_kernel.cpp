@@ -21,8 +21,7 @@ ElementwiseExpr::ElementwiseExpr(ScalarType dtype, int num_inputs)
     : dtype_(dtype), num_inputs_(num_inputs) {
   KILN_CHECK(dtype == kFloat || dtype == kDouble,
              "[codegen] elementwise kernels take float32 or float64: got {}", dtype_name(dtype));
-  KILN_CHECK(num_inputs >= 1, "[codegen] an elementwise kernel needs an input: got {}",
-             num_inputs);
+  KILN_CHECK(num_inputs >= 1, "[codegen] an elementwise kernel needs an input: got {}", num_inputs);
   for (int i = 0; i < num_inputs; ++i) nodes_.push_back({Node::Kind::kInput, ops::OpKind::Neg, i});
   output_ = 0;
 }
@@ -81,18 +80,22 @@ Val numeric(const Val& v, const Val& like) { return v.is_mask() ? mask_to(v, lik
 Val emit_unary(ops::OpKind op, const Val& a) {
   switch (op) {
 #define KILN_UNARY_OP(Name, fn, rule, traits) \
-  case ops::OpKind::Name: return apply(op, ops::scalar::Name{}, a);
+  case ops::OpKind::Name:                     \
+    return apply(op, ops::scalar::Name{}, a);
 #include "kiln/ops/ops.def"
-    default: KILN_FAIL("[codegen] {} is not a unary op", ops::op_info(op).name);
+    default:
+      KILN_FAIL("[codegen] {} is not a unary op", ops::op_info(op).name);
   }
 }
 
 Val emit_binary(ops::OpKind op, const Val& a, const Val& b) {
   switch (op) {
 #define KILN_BINARY_OP(Name, fn, rule, traits) \
-  case ops::OpKind::Name: return apply(op, ops::scalar::Name{}, a, b);
+  case ops::OpKind::Name:                      \
+    return apply(op, ops::scalar::Name{}, a, b);
 #include "kiln/ops/ops.def"
-    default: KILN_FAIL("[codegen] {} is not a binary op", ops::op_info(op).name);
+    default:
+      KILN_FAIL("[codegen] {} is not a binary op", ops::op_info(op).name);
   }
 }
 
@@ -103,9 +106,15 @@ Val emit_expr(const ElementwiseExpr& expr, const std::vector<Val>& inputs) {
   for (size_t i = 0; i < v.size(); ++i) {
     const Node& n = expr.nodes()[i];
     switch (n.kind) {
-      case Node::Kind::kInput: v[i] = inputs[n.a]; break;
-      case Node::Kind::kConstant: v[i] = Val(n.value).like(like); break;
-      case Node::Kind::kUnary: v[i] = emit_unary(n.op, numeric(v[n.a], like)); break;
+      case Node::Kind::kInput:
+        v[i] = inputs[n.a];
+        break;
+      case Node::Kind::kConstant:
+        v[i] = Val(n.value).like(like);
+        break;
+      case Node::Kind::kUnary:
+        v[i] = emit_unary(n.op, numeric(v[n.a], like));
+        break;
       case Node::Kind::kBinary:
         v[i] = emit_binary(n.op, numeric(v[n.a], like), numeric(v[n.b], like));
         break;
@@ -161,10 +170,10 @@ std::unique_ptr<ll::Module> emit_elementwise(ll::LLVMContext& ctx, const Element
   std::vector<ll::Value*> base(nops), stride(nops);
   ll::Value* contiguous = b.getTrue();
   for (int i = 0; i < nops; ++i) {
-    base[i] = b.CreateLoad(ptr, b.CreateConstGEP1_64(ptr, ptrs_arg, i), "p" + std::to_string(i));
-    stride[i] = b.CreateLoad(i64, b.CreateConstGEP1_64(i64, strides_arg, i), "s" + std::to_string(i));
-    contiguous = b.CreateAnd(contiguous,
-                             b.CreateICmpEQ(stride[i], b.getInt64(i == 0 ? out_es : es)));
+    base[i] = b.CreateLoad(ptr, b.CreateConstGEP1_64(ptr, ptrs_arg, i));
+    stride[i] = b.CreateLoad(i64, b.CreateConstGEP1_64(i64, strides_arg, i));
+    contiguous =
+        b.CreateAnd(contiguous, b.CreateICmpEQ(stride[i], b.getInt64(i == 0 ? out_es : es)));
   }
   b.CreateCondBr(contiguous, vec_ph, str_ph);
 
@@ -210,15 +219,17 @@ std::unique_ptr<ll::Module> emit_elementwise(ll::LLVMContext& ctx, const Element
     std::vector<Val> in;
     for (int k = 1; k < nops; ++k) {
       ll::Value* p = b.CreateGEP(et, base[k], nvec);
-      ll::Value* v = mask ? static_cast<ll::Value*>(b.CreateMaskedLoad(
-                                vt, p, ea, mask, ll::Constant::getNullValue(vt)))
+      ll::Value* v = mask ? static_cast<ll::Value*>(
+                                b.CreateMaskedLoad(vt, p, ea, mask, ll::Constant::getNullValue(vt)))
                           : b.CreateAlignedLoad(vt, p, ea);
       in.emplace_back(v, b);
     }
     Val r = emit_expr(expr, in);
     ll::Value* p = b.CreateGEP(out_et, base[0], nvec);
-    if (mask) b.CreateMaskedStore(to_stored(b, r, out_vt), p, oa, mask);
-    else b.CreateAlignedStore(to_stored(b, r, out_vt), p, oa);
+    if (mask)
+      b.CreateMaskedStore(to_stored(b, r, out_vt), p, oa, mask);
+    else
+      b.CreateAlignedStore(to_stored(b, r, out_vt), p, oa);
     b.CreateBr(exit);
   }
 

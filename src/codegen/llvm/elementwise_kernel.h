@@ -34,8 +34,8 @@ class ElementwiseExpr {
   /// dtype: kFloat or kDouble.
   ElementwiseExpr(ScalarType dtype, int num_inputs);
 
-  int input(int i) const;          ///< node id of input i
-  int constant(double value);      ///< a literal, typed like the inputs
+  int input(int i) const;      ///< node id of input i
+  int constant(double value);  ///< a literal, typed like the inputs
   int unary(ops::OpKind op, int a);
   int binary(ops::OpKind op, int a, int b);
   void set_output(int node) { output_ = node; }

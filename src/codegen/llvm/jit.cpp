@@ -42,12 +42,21 @@ const ll::orc::JITTargetMachineBuilder& host_builder() {
   return builder;
 }
 
+std::string& last_session_error() {
+  thread_local std::string last;
+  return last;
+}
+
 ll::CodeGenOptLevel codegen_level(int opt_level) {
   switch (opt_level) {
-    case 0: return ll::CodeGenOptLevel::None;
-    case 1: return ll::CodeGenOptLevel::Less;
-    case 2: return ll::CodeGenOptLevel::Default;
-    default: return ll::CodeGenOptLevel::Aggressive;
+    case 0:
+      return ll::CodeGenOptLevel::None;
+    case 1:
+      return ll::CodeGenOptLevel::Less;
+    case 2:
+      return ll::CodeGenOptLevel::Default;
+    default:
+      return ll::CodeGenOptLevel::Aggressive;
   }
 }
 
@@ -70,7 +79,7 @@ void check_llvm(ll::Error err, std::string_view what) {
   KILN_FAIL("[{}] {}", what, msg);
 }
 
-std::string HostTarget::key() const { return triple + "|" + cpu + "|" + features; }
+std::string HostTarget::key() const { return fmt::format("{}|{}|{}", triple, cpu, features); }
 
 Jit& Jit::get() {
   static Jit* instance = new Jit();  // never destroyed: see the header
@@ -82,9 +91,14 @@ Jit::Jit() {
   target_.triple = b.getTargetTriple().str();
   target_.cpu = b.getCPU();
   target_.features = b.getFeatures().getString();
+  ll::SmallVector<ll::StringRef, 128> features;
+  ll::StringRef(target_.features).split(features, ',');
   auto has = [&](std::string_view f) {
-    return target_.features.find("+" + std::string(f) + ",") != std::string::npos ||
-           target_.features.ends_with("+" + std::string(f));
+    for (ll::StringRef x : features)
+      if (x.size() == f.size() + 1 && x[0] == '+' &&
+          x.substr(1) == ll::StringRef(f.data(), f.size()))
+        return true;
+    return false;
   };
   const ll::Triple& tt = b.getTargetTriple();
   if (tt.isX86()) {
@@ -96,6 +110,13 @@ Jit::Jit() {
   }
   jit_ = check_llvm(ll::orc::LLJITBuilder().setJITTargetMachineBuilder(b).create(),
                     "jit: create LLJIT");
+  // Link errors (a missing symbol) are reported here, not to stderr; lookup adds the text to its
+  // kiln::Error. Linking runs on the looking-up thread (no compile threads), hence thread_local.
+  jit_->getExecutionSession().setErrorReporter([](ll::Error e) {
+    std::string& last = last_session_error();
+    last = last.empty() ? ll::toString(std::move(e))
+                        : fmt::format("{}; {}", last, ll::toString(std::move(e)));
+  });
 }
 
 std::unique_ptr<ll::TargetMachine> Jit::make_target_machine(int opt_level) const {
@@ -115,8 +136,7 @@ void Jit::prepare(ll::Module& m) const {
     // Explicit <16 x float> code stays in zmm registers, and the loop vectoriser picks the
     // same width (LLVM otherwise prefers 256 bits on some AVX-512 CPUs).
     if (!f.hasFnAttribute("prefer-vector-width")) f.addFnAttr("prefer-vector-width", width);
-    if (!f.hasFnAttribute("min-legal-vector-width"))
-      f.addFnAttr("min-legal-vector-width", width);
+    if (!f.hasFnAttribute("min-legal-vector-width")) f.addFnAttr("min-legal-vector-width", width);
   }
 }
 
@@ -138,10 +158,18 @@ void Jit::optimize(ll::Module& m, int opt_level) const {
   pb.crossRegisterProxies(lam, fam, cgam, mam);
   ll::ModulePassManager mpm;
   switch (opt_level) {
-    case 0: mpm = pb.buildO0DefaultPipeline(ll::OptimizationLevel::O0); break;
-    case 1: mpm = pb.buildPerModuleDefaultPipeline(ll::OptimizationLevel::O1); break;
-    case 2: mpm = pb.buildPerModuleDefaultPipeline(ll::OptimizationLevel::O2); break;
-    default: mpm = pb.buildPerModuleDefaultPipeline(ll::OptimizationLevel::O3); break;
+    case 0:
+      mpm = pb.buildO0DefaultPipeline(ll::OptimizationLevel::O0);
+      break;
+    case 1:
+      mpm = pb.buildPerModuleDefaultPipeline(ll::OptimizationLevel::O1);
+      break;
+    case 2:
+      mpm = pb.buildPerModuleDefaultPipeline(ll::OptimizationLevel::O2);
+      break;
+    default:
+      mpm = pb.buildPerModuleDefaultPipeline(ll::OptimizationLevel::O3);
+      break;
   }
   mpm.run(m, mam);
 }
@@ -179,12 +207,12 @@ std::shared_ptr<KernelLibrary> Jit::load(const ObjectCode& object) {
 }
 
 std::shared_ptr<KernelLibrary> Jit::load(std::string_view object_bytes) {
-  std::string name = "kiln_kernels_" + std::to_string(next_dylib_.fetch_add(1));
+  std::string name = fmt::format("kiln_kernels_{}", next_dylib_.fetch_add(1));
   ll::orc::JITDylib& dylib = check_llvm(jit_->createJITDylib(name), "codegen: load object");
   std::shared_ptr<KernelLibrary> lib(new KernelLibrary(&dylib));  // unlinks on any throw below
-  check_llvm(jit_->addObjectFile(dylib, ll::MemoryBuffer::getMemBufferCopy(
-                                            ll::StringRef(object_bytes.data(), object_bytes.size()),
-                                            name)),
+  check_llvm(jit_->addObjectFile(
+                 dylib, ll::MemoryBuffer::getMemBufferCopy(
+                            ll::StringRef(object_bytes.data(), object_bytes.size()), name)),
              "codegen: load object");
   return lib;
 }
@@ -198,9 +226,13 @@ KernelLibrary::~KernelLibrary() {
 }
 
 void* KernelLibrary::lookup(std::string_view name) const {
+  last_session_error().clear();
   auto addr = Jit::get().jit_->lookup(*dylib_, ll::StringRef(name.data(), name.size()));
   if (!addr) {
     std::string msg = ll::toString(addr.takeError());
+    std::string& link = last_session_error();
+    if (!link.empty()) msg = fmt::format("{} ({})", msg, link);
+    link.clear();
     KILN_FAIL("[codegen] symbol '{}' not found in the kernel library: {}", name, msg);
   }
   return addr->toPtr<void*>();

@@ -4,15 +4,15 @@
 // Jit::load links object bytes into the process and returns callable symbols.
 #pragma once
 
+#include <llvm/ADT/StringRef.h>
+#include <llvm/Support/Error.h>
+
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
-
-#include <llvm/ADT/StringRef.h>
-#include <llvm/Support/Error.h>
 
 #include "kiln/core/error.h"
 
@@ -30,10 +30,10 @@ namespace kiln::codegen::llvm {
 
 /// What code is generated for: the host CPU as LLVM names it.
 struct HostTarget {
-  std::string triple;    ///< "x86_64-pc-linux-gnu"
-  std::string cpu;       ///< "znver4"
-  std::string features;  ///< "+avx512f,+avx2,...,-amx-tile" (every feature LLVM knows, +/-)
-  int vector_bits = 128; ///< the widest vector register the kernels use: 512, 256 or 128
+  std::string triple;     ///< "x86_64-pc-linux-gnu"
+  std::string cpu;        ///< "znver4"
+  std::string features;   ///< "+avx512f,+avx2,...,-amx-tile" (every feature LLVM knows, +/-)
+  int vector_bits = 128;  ///< the widest vector register the kernels use: 512, 256 or 128
   bool has_fma = false;
 
   /// Identifies the code an object file holds; part of every compile-cache key, so a cache

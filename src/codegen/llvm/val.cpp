@@ -25,7 +25,8 @@ ll::Type* Val::element_type() const { return type()->getScalarType(); }
 bool Val::is_float() const { return element_type()->isFloatingPointTy(); }
 bool Val::is_mask() const { return element_type()->isIntegerTy(1); }
 int Val::lanes() const {
-  if (auto* vt = ll::dyn_cast<ll::FixedVectorType>(type())) return static_cast<int>(vt->getNumElements());
+  if (auto* vt = ll::dyn_cast<ll::FixedVectorType>(type()))
+    return static_cast<int>(vt->getNumElements());
   return 1;
 }
 int Val::element_bits() const { return static_cast<int>(element_type()->getPrimitiveSizeInBits()); }
@@ -50,7 +51,13 @@ std::pair<Val, Val> unify(const Val& a, const Val& b) {
   return {x, y};
 }
 
-Val wrap(ll::Value* v, const Val& from) { return Val(v, from.builder()); }
+// A new value from the same builder; a mask made from a mask keeps its origin type.
+Val wrap(ll::Value* v, const Val& from) {
+  Val r(v, from.builder());
+  return v->getType()->getScalarType()->isIntegerTy(1) && !from.is_literal()
+             ? r.with_origin(from.origin())
+             : r;
+}
 
 template <class FoldFn, class EmitFn>
 Val binary(const Val& a, const Val& b, FoldFn fold, EmitFn emit) {
@@ -64,8 +71,9 @@ Val compare(const Val& a, const Val& b, ll::CmpInst::Predicate fp, ll::CmpInst::
   if (a.is_literal() && b.is_literal()) return Val(fold(a.literal(), b.literal()));
   auto [x, y] = unify(a, b);
   auto& bl = x.builder();
-  if (x.is_float()) return wrap(bl.CreateFCmp(fp, x.value(), y.value()), x);
-  return wrap(bl.CreateICmp(ip, x.value(), y.value()), x);
+  ll::Value* r = x.is_float() ? bl.CreateFCmp(fp, x.value(), y.value())
+                              : bl.CreateICmp(ip, x.value(), y.value());
+  return Val(r, bl).with_origin(x.type());
 }
 
 Val unary_intrinsic(ll::Intrinsic::ID id, const Val& x) {
@@ -80,8 +88,9 @@ Val binary_intrinsic(ll::Intrinsic::ID id, const Val& a, const Val& b) {
 Val ternary_intrinsic(ll::Intrinsic::ID id, const Val& a, const Val& b, const Val& c) {
   const Val& typed = !a.is_literal() ? a : !b.is_literal() ? b : c;
   Val x = a.like(typed), y = b.like(typed), z = c.like(typed);
-  return wrap(typed.builder().CreateIntrinsic(id, {typed.type()}, {x.value(), y.value(), z.value()}),
-              typed);
+  return wrap(
+      typed.builder().CreateIntrinsic(id, {typed.type()}, {x.value(), y.value(), z.value()}),
+      typed);
 }
 
 }  // namespace
@@ -104,39 +113,44 @@ Val Val::like(const Val& other) const {
 
 // ---- arithmetic ----------------------------------------------------------------------------
 Val operator+(const Val& a, const Val& b) {
-  return binary(a, b, [](double x, double y) { return x + y; },
-                [](ll::IRBuilderBase& bl, const Val& x, const Val& y) {
-                  return x.is_float() ? bl.CreateFAdd(x.value(), y.value())
-                                      : bl.CreateAdd(x.value(), y.value());
-                });
+  return binary(
+      a, b, [](double x, double y) { return x + y; },
+      [](ll::IRBuilderBase& bl, const Val& x, const Val& y) {
+        return x.is_float() ? bl.CreateFAdd(x.value(), y.value())
+                            : bl.CreateAdd(x.value(), y.value());
+      });
 }
 Val operator-(const Val& a, const Val& b) {
-  return binary(a, b, [](double x, double y) { return x - y; },
-                [](ll::IRBuilderBase& bl, const Val& x, const Val& y) {
-                  return x.is_float() ? bl.CreateFSub(x.value(), y.value())
-                                      : bl.CreateSub(x.value(), y.value());
-                });
+  return binary(
+      a, b, [](double x, double y) { return x - y; },
+      [](ll::IRBuilderBase& bl, const Val& x, const Val& y) {
+        return x.is_float() ? bl.CreateFSub(x.value(), y.value())
+                            : bl.CreateSub(x.value(), y.value());
+      });
 }
 Val operator*(const Val& a, const Val& b) {
-  return binary(a, b, [](double x, double y) { return x * y; },
-                [](ll::IRBuilderBase& bl, const Val& x, const Val& y) {
-                  return x.is_float() ? bl.CreateFMul(x.value(), y.value())
-                                      : bl.CreateMul(x.value(), y.value());
-                });
+  return binary(
+      a, b, [](double x, double y) { return x * y; },
+      [](ll::IRBuilderBase& bl, const Val& x, const Val& y) {
+        return x.is_float() ? bl.CreateFMul(x.value(), y.value())
+                            : bl.CreateMul(x.value(), y.value());
+      });
 }
 Val operator/(const Val& a, const Val& b) {
-  return binary(a, b, [](double x, double y) { return x / y; },
-                [](ll::IRBuilderBase& bl, const Val& x, const Val& y) {
-                  return x.is_float() ? bl.CreateFDiv(x.value(), y.value())
-                                      : bl.CreateSDiv(x.value(), y.value());
-                });
+  return binary(
+      a, b, [](double x, double y) { return x / y; },
+      [](ll::IRBuilderBase& bl, const Val& x, const Val& y) {
+        return x.is_float() ? bl.CreateFDiv(x.value(), y.value())
+                            : bl.CreateSDiv(x.value(), y.value());
+      });
 }
 Val operator%(const Val& a, const Val& b) {
-  return binary(a, b, [](double x, double y) { return std::fmod(x, y); },
-                [](ll::IRBuilderBase& bl, const Val& x, const Val& y) {
-                  return x.is_float() ? bl.CreateFRem(x.value(), y.value())
-                                      : bl.CreateSRem(x.value(), y.value());
-                });
+  return binary(
+      a, b, [](double x, double y) { return std::fmod(x, y); },
+      [](ll::IRBuilderBase& bl, const Val& x, const Val& y) {
+        return x.is_float() ? bl.CreateFRem(x.value(), y.value())
+                            : bl.CreateSRem(x.value(), y.value());
+      });
 }
 Val operator-(const Val& a) {
   if (a.is_literal()) return Val(-a.literal());
@@ -175,31 +189,34 @@ Val operator!(const Val& a) {
   return wrap(a.builder().CreateNot(a.value()), a);
 }
 Val operator&(const Val& a, const Val& b) {
-  return binary(a, b,
-                [](double x, double y) {
-                  return static_cast<double>(static_cast<int64_t>(x) & static_cast<int64_t>(y));
-                },
-                [](ll::IRBuilderBase& bl, const Val& x, const Val& y) {
-                  return bl.CreateAnd(x.value(), y.value());
-                });
+  return binary(
+      a, b,
+      [](double x, double y) {
+        return static_cast<double>(static_cast<int64_t>(x) & static_cast<int64_t>(y));
+      },
+      [](ll::IRBuilderBase& bl, const Val& x, const Val& y) {
+        return bl.CreateAnd(x.value(), y.value());
+      });
 }
 Val operator|(const Val& a, const Val& b) {
-  return binary(a, b,
-                [](double x, double y) {
-                  return static_cast<double>(static_cast<int64_t>(x) | static_cast<int64_t>(y));
-                },
-                [](ll::IRBuilderBase& bl, const Val& x, const Val& y) {
-                  return bl.CreateOr(x.value(), y.value());
-                });
+  return binary(
+      a, b,
+      [](double x, double y) {
+        return static_cast<double>(static_cast<int64_t>(x) | static_cast<int64_t>(y));
+      },
+      [](ll::IRBuilderBase& bl, const Val& x, const Val& y) {
+        return bl.CreateOr(x.value(), y.value());
+      });
 }
 Val operator^(const Val& a, const Val& b) {
-  return binary(a, b,
-                [](double x, double y) {
-                  return static_cast<double>(static_cast<int64_t>(x) ^ static_cast<int64_t>(y));
-                },
-                [](ll::IRBuilderBase& bl, const Val& x, const Val& y) {
-                  return bl.CreateXor(x.value(), y.value());
-                });
+  return binary(
+      a, b,
+      [](double x, double y) {
+        return static_cast<double>(static_cast<int64_t>(x) ^ static_cast<int64_t>(y));
+      },
+      [](ll::IRBuilderBase& bl, const Val& x, const Val& y) {
+        return bl.CreateXor(x.value(), y.value());
+      });
 }
 Val operator&&(const Val& a, const Val& b) {
   if (a.is_literal() && b.is_literal()) return Val(a.literal() != 0 && b.literal() != 0);
@@ -222,7 +239,10 @@ Val lshr(const Val& a, int bits) {
 Val where(const Val& cond, const Val& a, const Val& b) {
   if (cond.is_literal()) return cond.literal() != 0 ? a : b;
   if (a.is_literal() && b.is_literal()) {
-    KILN_ASSERT(false, "[codegen] where() of two literals has no type");
+    // both branches literal (Sign's where(x < 0, -1, 0)): they take the compared values' type
+    KILN_ASSERT(cond.origin() != nullptr, "[codegen] where() of two literals has no type");
+    Val like(ll::UndefValue::get(cond.origin()), cond.builder());
+    return where(cond, a.like(like), b.like(like));
   }
   auto [x, y] = unify(a, b);
   return wrap(cond.builder().CreateSelect(cond.value(), x.value(), y.value()), x);
@@ -259,8 +279,10 @@ Val convert(const Val& x, ll::Type* to) {
                                         : b.CreateZExt(x.value(), target),
                 x);
   }
-  if (from->isIntegerTy() && te->isFloatingPointTy()) return wrap(b.CreateSIToFP(x.value(), target), x);
-  if (from->isFloatingPointTy() && te->isIntegerTy()) return wrap(b.CreateFPToSI(x.value(), target), x);
+  if (from->isIntegerTy() && te->isFloatingPointTy())
+    return wrap(b.CreateSIToFP(x.value(), target), x);
+  if (from->isFloatingPointTy() && te->isIntegerTy())
+    return wrap(b.CreateFPToSI(x.value(), target), x);
   return wrap(b.CreateSExtOrTrunc(x.value(), target), x);
 }
 
@@ -268,9 +290,8 @@ Val convert(const Val& x, ll::Type* to) {
 Val abs(const Val& x) {
   if (x.is_literal()) return Val(std::fabs(x.literal()));
   if (x.is_float()) return unary_intrinsic(ll::Intrinsic::fabs, x);
-  return wrap(x.builder().CreateBinaryIntrinsic(ll::Intrinsic::abs, x.value(),
-                                                x.builder().getFalse()),
-              x);
+  return wrap(
+      x.builder().CreateBinaryIntrinsic(ll::Intrinsic::abs, x.value(), x.builder().getFalse()), x);
 }
 Val floor(const Val& x) { return unary_intrinsic(ll::Intrinsic::floor, x); }
 Val ceil(const Val& x) { return unary_intrinsic(ll::Intrinsic::ceil, x); }
@@ -289,9 +310,7 @@ Val fma(const Val& a, const Val& b, const Val& c) {
 Val mul_add(const Val& a, const Val& b, const Val& c) {
   return ternary_intrinsic(ll::Intrinsic::fmuladd, a, b, c);
 }
-Val isnan(const Val& x) {
-  return wrap(x.builder().CreateFCmpUNO(x.value(), x.value()), x);
-}
+Val isnan(const Val& x) { return wrap(x.builder().CreateFCmpUNO(x.value(), x.value()), x); }
 Val isinf(const Val& x) { return abs(x) == x.constant(HUGE_VAL); }
 Val signbit(const Val& x) { return bits_of(x) < Val(0); }
 Val min(const Val& a, const Val& b) { return where(a < b, a, b); }

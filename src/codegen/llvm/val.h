@@ -24,8 +24,8 @@ class Val {
   Val() = default;  // the literal 0
   Val(::llvm::Value* v, ::llvm::IRBuilderBase& b) : v_(v), b_(&b) {}
   template <class N>
-    requires std::is_arithmetic_v<N>
-  Val(N literal)  // NOLINT: implicit, as `x * 2` and the functors' `T(1)` need
+  requires std::is_arithmetic_v<N> Val(
+      N literal)  // NOLINT: implicit, as `x * 2` and the functors' `T(1)` need
       : lit_(static_cast<double>(literal)),
         lit_int_(static_cast<int64_t>(literal)),
         lit_is_int_(std::is_integral_v<N>) {}
@@ -49,8 +49,18 @@ class Val {
   /// returned as is.
   Val like(const Val& like) const;
 
+  /// For a mask: the type of the values compared to make it (so where(mask, 1, 0) can type its
+  /// literals); null otherwise.
+  ::llvm::Type* origin() const { return origin_; }
+  Val with_origin(::llvm::Type* t) const {
+    Val r = *this;
+    r.origin_ = t;
+    return r;
+  }
+
  private:
   ::llvm::Value* v_ = nullptr;
+  ::llvm::Type* origin_ = nullptr;
   ::llvm::IRBuilderBase* b_ = nullptr;
   double lit_ = 0;
   int64_t lit_int_ = 0;
@@ -92,12 +102,12 @@ Val lshr(const Val& a, int bits);        ///< logical shift
 Val where(const Val& cond, const Val& a, const Val& b);
 
 // ---- conversions -----------------------------------------------------------------------------
-Val bits_of(const Val& x);                      ///< float -> same-width integer, bit for bit
+Val bits_of(const Val& x);                           ///< float -> same-width integer, bit for bit
 Val float_from_bits(const Val& i, const Val& like);  ///< integer -> float of like's type
-Val to_int(const Val& x);                       ///< fptosi to the same-width integer
-Val to_float(const Val& i, const Val& like);    ///< sitofp to like's float type
-Val mask_to(const Val& mask, const Val& like);  ///< true -> 1, false -> 0 in like's type
-Val convert(const Val& x, ::llvm::Type* to);    ///< fpext/fptrunc/sitofp/fptosi/zext as fits
+Val to_int(const Val& x);                            ///< fptosi to the same-width integer
+Val to_float(const Val& i, const Val& like);         ///< sitofp to like's float type
+Val mask_to(const Val& mask, const Val& like);       ///< true -> 1, false -> 0 in like's type
+Val convert(const Val& x, ::llvm::Type* to);         ///< fpext/fptrunc/sitofp/fptosi/zext as fits
 
 // ---- exact IEEE operations (llvm intrinsics, vectorised by every backend) ---------------------
 Val abs(const Val& x);

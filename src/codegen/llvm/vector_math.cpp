@@ -91,7 +91,8 @@ Val exp2(const Val& x) {
   Val xc = clamp_lo(clamp_hi(x, k(x, 129, 1025)), k(x, -151, -1076));
   Val n = rint(xc);
   Val r = xc - n;  // exact, |r| <= 1/2
-  Val rl = mul_add(r, k(x, 0x1.62e43p-1, 0x1.62e42fefa39efp-1), r * k(x, -0x1.05c610p-29, 0x1.abc9e3b39803fp-56));
+  Val rl = mul_add(r, k(x, 0x1.62e43p-1, 0x1.62e42fefa39efp-1),
+                   r * k(x, -0x1.05c610p-29, 0x1.abc9e3b39803fp-56));
   // rl = r ln2 with |rl| <= ln2/2: the exp polynomial applies directly.
   const bool d = is64(x);
   Val p = d ? polynomial(rl, kPolyExpP64) : polynomial(rl, kPolyExpP32);
@@ -122,7 +123,7 @@ namespace {
 // x = 2^k m, m in [sqrt(1/2), sqrt(2)), f = m - 1 (x > 0, normal). Then log1p(f) =
 // f - hfsq + s (hfsq + R) with s = f / (2 + f), hfsq = f^2 / 2, R = z Q(z), z = s^2.
 struct LogReduced {
-  Val k;     // the exponent, as a float value
+  Val k;  // the exponent, as a float value
   Val f;
   Val hfsq;
   Val tail;  // s (hfsq + R)
@@ -231,9 +232,7 @@ Val erf(const Val& x) {
   return where(a < Val(1), small, large);
 }
 
-Val gelu(const Val& x) {
-  return Val(0.5) * x * (Val(1) + erf(x * Val(0.70710678118654752440)));
-}
+Val gelu(const Val& x) { return Val(0.5) * x * (Val(1) + erf(x * Val(0.70710678118654752440))); }
 
 // ---- trigonometric -------------------------------------------------------------------------
 namespace {
