@@ -56,7 +56,8 @@ class ElementwiseExpr {
 };
 
 /// Emits `void <name>(char**, const int64_t*, int64_t)` computing expr into a new module, with
-/// vectors of `lanes` elements (0: the target's widest; 1: scalar code only).
+/// vectors of `lanes` elements (0: four of the target's widest registers, e.g. 32 floats with
+/// AVX2, 64 with AVX-512; 1: scalar code only).
 std::unique_ptr<::llvm::Module> emit_elementwise(::llvm::LLVMContext& ctx,
                                                  const ElementwiseExpr& expr,
                                                  const std::string& name, int lanes = 0);
