@@ -2,10 +2,17 @@
 find_package(fmt REQUIRED)
 find_package(Threads REQUIRED)
 
-# LLVM 19 is the code generator of the JIT layers (codegen/, runtime/). The tensor core does not
-# link it yet; finding it here keeps the dependency honest from the first commit.
+# LLVM 19 is the code generator of the JIT layers (codegen/, runtime/). Debian's llvm-19-dev
+# ships libLLVM-19.so (LLVM_LINK_LLVM_DYLIB): link that one shared library (imported target
+# `LLVM`) instead of mapping components (orcjit, native, passes, ...) to static archives.
 find_package(LLVM 19.1 CONFIG REQUIRED HINTS /usr/lib/llvm-19/lib/cmake/llvm)
 message(STATUS "kiln: LLVM ${LLVM_PACKAGE_VERSION} from ${LLVM_DIR}")
+if(TARGET LLVM)
+  set(KILN_LLVM_TARGET LLVM)
+else()  # an LLVM built without the dylib: the components the CPU JIT needs
+  llvm_map_components_to_libnames(KILN_LLVM_TARGET orcjit native passes ipo vectorize)
+endif()
+separate_arguments(KILN_LLVM_DEFINITIONS NATIVE_COMMAND "${LLVM_DEFINITIONS}")
 
 # oneDNN 2.6 (libdnnl-dev) serves matmul and convolution on the CPU.
 find_package(dnnl CONFIG QUIET)

@@ -1,6 +1,8 @@
 // The scalar semantics of every elementwise primitive in ops.def, written once as generic
 // functors. T is the compute type (opmath: float for half/bfloat16); math functions are called
-// unqualified so an emitter's value type (LLVM, NVPTX) can supply them through ADL later.
+// unqualified so an emitter's value type (codegen::llvm::Val, NVPTX) supplies them through ADL.
+// For such a T a comparison yields a lane mask, not a bool: choices are spelled where(c, a, b)
+// (no ?: or if on values) and predicates return auto.
 #pragma once
 
 #include <cmath>
@@ -29,6 +31,12 @@ using std::sqrt;
 using std::tan;
 using std::tanh;
 
+/// c ? a : b for native types; an emitter's where (found by ADL) emits a select.
+template <typename T>
+inline T where(bool c, T a, T b) {
+  return c ? a : b;
+}
+
 template <typename T>
 inline constexpr bool kIsInt = std::is_integral_v<T> && !std::is_same_v<T, bool>;
 
@@ -37,7 +45,7 @@ struct Neg { template <class T> T operator()(T x) const { return -x; } };
 struct Abs {
   template <class T> T operator()(T x) const {
     if constexpr (std::is_same_v<T, bool> || std::is_unsigned_v<T>) return x;
-    else return x < T(0) ? T(-x) : x;
+    else return where(x < T(0), T(-x), x);
   }
 };
 struct Exp { template <class T> T operator()(T x) const { return exp(x); } };
@@ -55,7 +63,7 @@ struct Tanh { template <class T> T operator()(T x) const { return tanh(x); } };
 struct Sigmoid { template <class T> T operator()(T x) const { return T(1) / (T(1) + exp(-x)); } };
 struct Relu {
   // NaN propagates, like clamp_min(x, 0).
-  template <class T> T operator()(T x) const { return x < T(0) ? T(0) : x; }
+  template <class T> T operator()(T x) const { return where(x < T(0), T(0), x); }
 };
 // Exact (erf) GELU, torch's default approximate='none'.
 struct Gelu {
@@ -84,11 +92,11 @@ struct Round {
 struct Sign {
   template <class T> T operator()(T x) const {
     if constexpr (std::is_same_v<T, bool>) return x;
-    else return T((T(0) < x) - (x < T(0)));
+    else return where(T(0) < x, T(1), where(x < T(0), T(-1), T(0)));
   }
 };
 struct Reciprocal { template <class T> T operator()(T x) const { return T(1) / x; } };
-struct LogicalNot { template <class T> bool operator()(T x) const { return !(x != T(0)); } };
+struct LogicalNot { template <class T> auto operator()(T x) const { return !(x != T(0)); } };
 
 // ---- binary ---------------------------------------------------------------------------------
 struct Add {
@@ -137,45 +145,38 @@ struct Remainder {
       return r;
     } else {
       T r = fmod(a, b);
-      if (r != T(0) && ((r < T(0)) != (b < T(0)))) r += b;
-      return r;
+      return where(r != T(0) && ((r < T(0)) != (b < T(0))), T(r + b), r);
     }
   }
 };
 // NaN-propagating like torch.maximum.
 struct Maximum {
   template <class T> T operator()(T a, T b) const {
-    if constexpr (std::is_floating_point_v<T>) {
-      if (a != a) return a;
-      if (b != b) return b;
-    }
-    return a > b ? a : b;
+    if constexpr (std::is_integral_v<T>) return a > b ? a : b;
+    else return where(a != a, a, where(b != b, b, where(a > b, a, b)));
   }
 };
 struct Minimum {
   template <class T> T operator()(T a, T b) const {
-    if constexpr (std::is_floating_point_v<T>) {
-      if (a != a) return a;
-      if (b != b) return b;
-    }
-    return a < b ? a : b;
+    if constexpr (std::is_integral_v<T>) return a < b ? a : b;
+    else return where(a != a, a, where(b != b, b, where(a < b, a, b)));
   }
 };
 struct Atan2 { template <class T> T operator()(T a, T b) const { return atan2(a, b); } };
-struct Eq { template <class T> bool operator()(T a, T b) const { return a == b; } };
-struct Ne { template <class T> bool operator()(T a, T b) const { return a != b; } };
-struct Lt { template <class T> bool operator()(T a, T b) const { return a < b; } };
-struct Le { template <class T> bool operator()(T a, T b) const { return a <= b; } };
-struct Gt { template <class T> bool operator()(T a, T b) const { return a > b; } };
-struct Ge { template <class T> bool operator()(T a, T b) const { return a >= b; } };
+struct Eq { template <class T> auto operator()(T a, T b) const { return a == b; } };
+struct Ne { template <class T> auto operator()(T a, T b) const { return a != b; } };
+struct Lt { template <class T> auto operator()(T a, T b) const { return a < b; } };
+struct Le { template <class T> auto operator()(T a, T b) const { return a <= b; } };
+struct Gt { template <class T> auto operator()(T a, T b) const { return a > b; } };
+struct Ge { template <class T> auto operator()(T a, T b) const { return a >= b; } };
 struct LogicalAnd {
-  template <class T> bool operator()(T a, T b) const { return (a != T(0)) && (b != T(0)); }
+  template <class T> auto operator()(T a, T b) const { return (a != T(0)) && (b != T(0)); }
 };
 struct LogicalOr {
-  template <class T> bool operator()(T a, T b) const { return (a != T(0)) || (b != T(0)); }
+  template <class T> auto operator()(T a, T b) const { return (a != T(0)) || (b != T(0)); }
 };
 struct LogicalXor {
-  template <class T> bool operator()(T a, T b) const { return (a != T(0)) != (b != T(0)); }
+  template <class T> auto operator()(T a, T b) const { return (a != T(0)) != (b != T(0)); }
 };
 
 }  // namespace kiln::ops::scalar

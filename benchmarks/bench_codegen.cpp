@@ -1,0 +1,96 @@
+// LLVM JIT benchmarks (Google Benchmark): the 8-op elementwise chain on 16M float32 as one JIT
+// kernel vs eager Kiln ops vs a STREAM-style copy (the memory-bandwidth floor: the kernel reads
+// and writes the same bytes), all in one run; plus compile and object-load times of the kernel.
+// Run: bench_codegen --benchmark_repetitions=5 --benchmark_min_time=0.3
+#include <benchmark/benchmark.h>
+#include <kiln/kiln.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+#include <vector>
+
+#include "codegen/llvm/elementwise_kernel.h"
+
+namespace {
+
+using kiln::Tensor;
+using kiln::codegen::llvm::ElementwiseExpr;
+using kiln::codegen::llvm::ElementwiseKernel;
+using kiln::ops::OpKind;
+
+constexpr int64_t k16M = int64_t{1} << 24;
+
+// state.range(0) = kernel threads (0: one per core)
+void set_threads(const benchmark::State& state) {
+  int n = static_cast<int>(state.range(0));
+  kiln::set_num_threads(
+      n > 0 ? n : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+}
+
+// x*2, +1, relu, *x, sigmoid, -0.5, tanh, +x
+ElementwiseExpr chain8() {
+  ElementwiseExpr e(kiln::kFloat, 1);
+  int x = e.input(0);
+  int v = e.binary(OpKind::Mul, x, e.constant(2));
+  v = e.binary(OpKind::Add, v, e.constant(1));
+  v = e.unary(OpKind::Relu, v);
+  v = e.binary(OpKind::Mul, v, x);
+  v = e.unary(OpKind::Sigmoid, v);
+  v = e.binary(OpKind::Sub, v, e.constant(0.5));
+  v = e.unary(OpKind::Tanh, v);
+  e.set_output(e.binary(OpKind::Add, v, x));
+  return e;
+}
+
+void BM_Chain8_Jit(benchmark::State& state) {
+  set_threads(state);
+  ElementwiseKernel k = ElementwiseKernel::compile(chain8());
+  Tensor x = kiln::randn({k16M});
+  for (auto _ : state) benchmark::DoNotOptimize(k({x}));
+  state.SetBytesProcessed(state.iterations() * 2 * k16M * int64_t{sizeof(float)});
+}
+BENCHMARK(BM_Chain8_Jit)->Arg(1)->Arg(0)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_Chain8_Eager(benchmark::State& state) {
+  set_threads(state);
+  Tensor x = kiln::randn({k16M});
+  for (auto _ : state) {
+    Tensor v = kiln::relu(x * 2 + 1) * x;
+    benchmark::DoNotOptimize(kiln::tanh(kiln::sigmoid(v) - 0.5) + x);
+  }
+  state.SetBytesProcessed(state.iterations() * 2 * k16M * int64_t{sizeof(float)});
+}
+BENCHMARK(BM_Chain8_Eager)->Arg(1)->Arg(0)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// One read + one write of 16M floats into a fresh tensor, chunked like the kernel.
+void BM_StreamCopy(benchmark::State& state) {
+  set_threads(state);
+  Tensor x = kiln::randn({k16M});
+  for (auto _ : state) {
+    Tensor out = kiln::empty({k16M});
+    const float* src = x.data_ptr<float>();
+    float* dst = out.data_ptr<float>();
+    kiln::parallel_for(0, k16M, 32768, [&](int64_t begin, int64_t end) {
+      std::memcpy(dst + begin, src + begin, (end - begin) * sizeof(float));
+    });
+    benchmark::DoNotOptimize(out);
+  }
+  state.SetBytesProcessed(state.iterations() * 2 * k16M * int64_t{sizeof(float)});
+}
+BENCHMARK(BM_StreamCopy)->Arg(1)->Arg(0)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// Emit + O3 + codegen + link of the chain kernel (a cold compile-cache miss).
+void BM_Chain8_Compile(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(ElementwiseKernel::compile(chain8()).fn());
+}
+BENCHMARK(BM_Chain8_Compile)->Unit(benchmark::kMillisecond);
+
+// Linking the kernel's object file (a disk-cache hit: no optimiser, no codegen).
+void BM_Chain8_LoadObject(benchmark::State& state) {
+  auto obj = ElementwiseKernel::compile(chain8()).object();
+  for (auto _ : state) benchmark::DoNotOptimize(ElementwiseKernel::load(chain8(), obj).fn());
+}
+BENCHMARK(BM_Chain8_LoadObject)->Unit(benchmark::kMicrosecond);
+
+}  // namespace
