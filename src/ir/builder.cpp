@@ -108,36 +108,41 @@ Builder::Values Builder::if_(Value* cond, const BranchFn& then_fn, const BranchF
 }
 
 Builder::Values Builder::loop(Value* trip_count, const Values& init, const LoopBodyFn& body,
-                              std::source_location loc) {
+                              std::vector<Type> carried_types, std::source_location loc) {
+  const SourceLoc where = from(loc);
   KILN_CHECK(trip_count->type().kind() == TypeKind::Int,
              "[ir.builder] loop: the trip count has type {}, expected int at {}",
-             trip_count->type().str(), from(loc).str());
+             trip_count->type().str(), where.str());
+  if (carried_types.empty())
+    for (Value* v : init)
+      carried_types.push_back(v->type().is_tensor() ? tensor_type() : v->type());
+  KILN_CHECK(carried_types.size() == init.size(),
+             "[ir.builder] loop: got {} carried types for {} carried values at {}",
+             carried_types.size(), init.size(), where.str());
+  for (size_t k = 0; k < init.size(); ++k)
+    KILN_CHECK(is_subtype_of(init[k]->type(), carried_types[k]),
+               "[ir.builder] loop: initial value {} has type {}, which does not fit its carried "
+               "type {} at {}",
+               k, init[k]->type().str(), carried_types[k].str(), where.str());
   Values ins = {trip_count};
   ins.insert(ins.end(), init.begin(), init.end());
   Node* n = insert(graph_->create(Prim::Loop, ins), loc);
   Block* b = n->add_block();
   Value* i = b->add_input(int_type());
   Values carried;
-  for (Value* v : init) carried.push_back(b->add_input(v->type()));
+  for (const Type& t : carried_types) carried.push_back(b->add_input(t));
   Builder body_b(*graph_, b);
   const Values next = body(body_b, i, carried);
   KILN_CHECK(next.size() == init.size(),
              "[ir.builder] loop: the body returns {} values, expected {} carried values at {}",
-             next.size(), init.size(), from(loc).str());
+             next.size(), init.size(), where.str());
+  for (size_t k = 0; k < init.size(); ++k)
+    KILN_CHECK(is_subtype_of(next[k]->type(), carried_types[k]),
+               "[ir.builder] loop: the body returns {} for carried value {}, which does not fit "
+               "its carried type {} (pass carried_types) at {}",
+               next[k]->type().str(), k, carried_types[k].str(), where.str());
   body_b.ret(next);
-  for (size_t k = 0; k < init.size(); ++k) {
-    Type t = carried[k]->type();
-    if (!is_subtype_of(next[k]->type(), t)) {
-      auto u = unify(t, next[k]->type());
-      KILN_CHECK(u.has_value(),
-                 "[ir.builder] loop: carried value {} starts as {} and the body returns {}, which "
-                 "do not unify, at {}",
-                 k, t.str(), next[k]->type().str(), from(loc).str());
-      t = *u;
-      carried[k]->set_type(t);
-    }
-    n->add_output(t);
-  }
+  for (const Type& t : carried_types) n->add_output(t);
   return n->outputs();
 }
 

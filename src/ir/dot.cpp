@@ -62,7 +62,7 @@ class DotWriter {
     const std::string pad(static_cast<size_t>(indent) * 2, ' ');
     const std::string id = fresh("n");
     std::string label(n->kind().name());
-    if (n->kind().is(Prim::Constant)) {
+    if (n->kind().is(Prim::Constant) && n->has_attr("value")) {
       PrintOptions o;
       o.max_tensor_elements = 8;
       label += fmt::format(" {}", ivalue_str(n->attr("value"), o));

@@ -214,15 +214,21 @@ void Node::unlink() {
   block_ = nullptr;
 }
 
-Node* Node::insert_before(Node* n) {
-  KILN_ASSERT(block_ == nullptr, "insert_before: node {} is already in a block", kind_.name());
-  KILN_ASSERT(n != nullptr && n->block_ != nullptr && !n->kind_.is(Prim::Param),
-              "insert_before: the target must be an attached node other than a param node");
-  KILN_ASSERT(n->graph_ == graph_, "insert_before: node of another graph");
-  for (Block* b = n->block_; b->owner_ != nullptr; b = b->owner_->block_) {
-    KILN_ASSERT(b->owner_ != this, "insert_before: cannot move a node into its own block");
+void Node::check_target(const Node* n, bool before) const {
+  KILN_ASSERT(n != nullptr && n != this && n->block_ != nullptr, "insert/move: bad target node");
+  KILN_ASSERT(!n->kind_.is(before ? Prim::Param : Prim::Return),
+              "insert/move: nothing goes {} a block's {} node", before ? "before" : "after",
+              n->kind_.name());
+  KILN_ASSERT(n->graph_ == graph_, "insert/move: the target is a node of another graph");
+  for (const Block* b = n->block_; b->owner_ != nullptr; b = b->owner_->block_) {
+    KILN_ASSERT(b->owner_ != this, "insert/move: cannot put a node into its own block");
     if (b->owner_->block_ == nullptr) break;
   }
+}
+
+Node* Node::insert_before(Node* n) {
+  KILN_ASSERT(block_ == nullptr, "insert_before: node {} is already in a block", kind_.name());
+  check_target(n, true);
   prev_ = n->prev_;
   next_ = n;
   n->prev_->next_ = this;
@@ -232,19 +238,20 @@ Node* Node::insert_before(Node* n) {
 }
 
 Node* Node::insert_after(Node* n) {
-  KILN_ASSERT(n != nullptr && n->block_ != nullptr && !n->kind_.is(Prim::Return),
-              "insert_after: the target must be an attached node other than a return node");
+  check_target(n, false);
   return insert_before(n->next_);
 }
 
 void Node::move_before(Node* n) {
-  KILN_ASSERT(block_ != nullptr && n != this, "move_before: node is not attached");
+  KILN_ASSERT(block_ != nullptr, "move_before: node {} is not attached", kind_.name());
+  check_target(n, true);
   unlink();
   insert_before(n);
 }
 
 void Node::move_after(Node* n) {
-  KILN_ASSERT(block_ != nullptr && n != this, "move_after: node is not attached");
+  KILN_ASSERT(block_ != nullptr, "move_after: node {} is not attached", kind_.name());
+  check_target(n, false);
   unlink();
   insert_after(n);
 }

@@ -567,7 +567,10 @@ class Parser {
     if (tok_.kind == Tok::Int) return IValue(integer(next()));
     if (tok_.kind == Tok::Float || is_float_word()) return IValue(floating<double>(next()));
     if (tok_.kind == Tok::String) return IValue(next().text);
-    if (accept("[")) return list_value(depth);
+    if (is("[")) {
+      const Token start = next();
+      return list_value(start, depth);
+    }
     if (accept("(")) {
       std::vector<IValue> elems;
       if (!accept(")")) {
@@ -599,10 +602,9 @@ class Parser {
         "expected an attribute value (a number, true/false, None, a string, a list, a dtype, "
         "a device or tensor(...))");
   }
-  // After "[": a homogeneous list up to and including "]".
-  IValue list_value(int depth) {
+  // After start ("["): a homogeneous list up to and including "]".
+  IValue list_value(const Token& start, int depth) {
     std::vector<IValue> elems;
-    const Token start = tok_;
     if (!accept("]")) {
       do {
         elems.push_back(attr_value(depth + 1));

@@ -83,8 +83,11 @@ class Builder {
   Values if_(Value* cond, const BranchFn& then_fn, const BranchFn& else_fn,
              std::source_location loc = std::source_location::current());
   /// for i in range(trip_count): carried = body(i, carried); returns the final carried values.
-  /// A carried value whose type changes across the body gets the unified type.
+  /// The carried values have the types carried_types. By default a tensor is carried as plain
+  /// `Tensor` (the body may change its dtype or sizes; a shape pass refines it) and any other
+  /// value with its initial type. A body result that does not fit throws kiln::Error.
   Values loop(Value* trip_count, const Values& init, const LoopBodyFn& body,
+              std::vector<Type> carried_types = {},
               std::source_location loc = std::source_location::current());
   /// A fusion group: an isolated sub-graph over inputs.
   Values fusion_group(const Values& inputs, const SubgraphFn& body,

@@ -177,6 +177,8 @@ class Node {
   ~Node();
   void unlink();
   void drop_input_use(size_t i);
+  // Asserts that this node may be put just before (or after) n.
+  void check_target(const Node* n, bool before) const;
 
   Graph* graph_;
   NodeKind kind_;
