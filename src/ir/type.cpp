@@ -68,6 +68,11 @@ Type tensor_type(TensorType tt) {
   t.tensor_ = std::make_shared<const TensorType>(std::move(tt));
   return t;
 }
+Type tensor_type(ScalarType dtype) {
+  TensorType t;
+  t.dtype = dtype;
+  return tensor_type(std::move(t));
+}
 Type tensor_type(ScalarType dtype, std::vector<Dim> sizes, std::optional<Device> device,
                  Contiguity contiguity) {
   return tensor_type(TensorType{dtype, std::move(sizes), device, contiguity});

@@ -229,8 +229,13 @@ class Verifier {
         counts(n, 1, SIZE_MAX, 0);
         const Type& t = n->input(0)->type();
         check(t.is_list(), n, fmt::format("the input has type {}, expected a list", ts(t)));
+        // The outputs may refine the element type (the list's length and its elements' types
+        // are checked when the node runs), but must be compatible with it.
         for (size_t i = 0; i < n->num_outputs(); ++i)
-          fits(t.elem(), n->output(i)->type(), n, fmt::format("element {}", i));
+          check(unify(t.elem(), n->output(i)->type()).has_value(), n,
+                fmt::format("element {} has type {}, which is incompatible with the list's "
+                            "element type {}",
+                            i, ts(n->output(i)->type()), ts(t.elem())));
         return;
       }
     }

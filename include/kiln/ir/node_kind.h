@@ -23,7 +23,7 @@ enum class Prim : uint8_t {
   TupleConstruct,  // (elems...) -> tuple
   TupleUnpack,     // (tuple) -> elems...
   ListConstruct,   // (elems...) -> list
-  ListUnpack,      // (list) -> elems... (the count is checked when run)
+  ListUnpack,      // (list) -> elems... (count and refined types are checked when run)
 };
 inline constexpr int kNumPrims = 11;
 

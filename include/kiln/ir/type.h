@@ -119,6 +119,8 @@ class Type {
 
 /// A tensor type with the given facts (all unknown by default: plain "Tensor").
 Type tensor_type(TensorType t = {});
+/// Shorthand: only the dtype known.
+Type tensor_type(ScalarType dtype);
 /// Shorthand: dtype and sizes known, device and contiguity as given (unknown by default).
 Type tensor_type(ScalarType dtype, std::vector<Dim> sizes, std::optional<Device> device = {},
                  Contiguity contiguity = Contiguity::Unknown);
