@@ -10,6 +10,8 @@
 #include "kiln/core/thread_pool.h"
 #include "kiln/functions.h"
 #include "kiln/indexing.h"
+#include "kiln/ir/ir.h"
+#include "kiln/jit/trace.h"
 #include "kiln/nn/functional.h"
 #include "kiln/ops/op_kind.h"
 #include "kiln/tensor.h"

@@ -473,6 +473,9 @@ void install_hooks() {
     ::kiln::detail::set_value_read_hook(&on_value_read);
   });
 }
+// Installed when the library loads, before user threads can be recording; trace() repeats the
+// (idempotent) call in case this initialiser has not run yet.
+const bool kHooksInstalled = (install_hooks(), true);
 
 // Installs a tracing state on this thread for one trace and removes it however the trace ends.
 class ActiveTrace {
@@ -504,7 +507,7 @@ TracedFunction trace(const TraceFn& fn, const std::vector<IValue>& example_input
   KILN_CHECK(options.input_names.empty() || options.input_names.size() == example_inputs.size(),
              "[trace] got {} input names for {} example inputs", options.input_names.size(),
              example_inputs.size());
-  install_hooks();
+  if (!kHooksInstalled) install_hooks();
   TracingState state(options, loc);
   for (size_t i = 0; i < example_inputs.size(); ++i) {
     const std::string name =
