@@ -48,7 +48,9 @@ struct Use {
 /// An SSA value: an output of a node, or an input of a block (an output of its param node).
 class Value {
  public:
+  /// The static type of the value.
   const Type& type() const { return type_; }
+  /// Changes the type (passes refine types; the verifier checks the result). Returns this.
   Value* set_type(Type t);
   /// The defining node (a block's param node for block inputs).
   Node* node() const { return node_; }
@@ -56,8 +58,10 @@ class Value {
   size_t offset() const { return offset_; }
   /// True when the value is an input of a block (or of the graph).
   bool is_block_input() const;
+  /// The graph the defining node belongs to.
   Graph* owning_graph() const;
 
+  /// Every (node, input index) reading the value, block outputs included.
   const std::vector<Use>& uses() const { return uses_; }
   bool has_uses() const { return !uses_.empty(); }
   /// Makes every user read v instead.
@@ -70,6 +74,7 @@ class Value {
   /// name throws kiln::Error.
   const std::string& debug_name() const { return name_; }
   bool has_debug_name() const { return !name_.empty(); }
+  /// Sets (or, with "", clears) the name; returns this.
   Value* set_debug_name(std::string name);
   /// A number unique within the graph, in creation order (stable across mutations; not printed).
   size_t id() const { return id_; }
@@ -104,8 +109,11 @@ class Node {
   /// The op's schema (null for structural kinds).
   const ops::Schema* schema() const;
 
+  /// The input values, in order (for ops: the schema's order).
   const std::vector<Value*>& inputs() const { return inputs_; }
+  /// The output values the node defines, in order.
   const std::vector<Value*>& outputs() const { return outputs_; }
+  /// Input / output i (an InternalError when out of range).
   Value* input(size_t i) const;
   Value* output(size_t i = 0) const;
   size_t num_inputs() const { return inputs_.size(); }
@@ -122,17 +130,21 @@ class Node {
   void replace_input_with(Value* from, Value* to);
   /// Removes input i (later inputs shift down).
   void remove_input(size_t i);
+  /// Removes every input (before destroying a node whose inputs are being rewired).
   void remove_all_inputs();
 
   // ---- outputs --------------------------------------------------------------------------
+  /// Appends / inserts an output of type t; returns it.
   Value* add_output(Type t);
   Value* insert_output(size_t i, Type t);
   /// Erases output i, which must have no uses.
   void erase_output(size_t i);
 
   // ---- nested blocks --------------------------------------------------------------------
+  /// The nested blocks (if: then, else; loop: body; fusion group and call: the sub-graph).
   const std::vector<Block*>& blocks() const { return blocks_; }
   Block* block(size_t i) const;
+  /// Appends an empty nested block; returns it.
   Block* add_block();
   /// Destroys block i and everything in it.
   void erase_block(size_t i);
@@ -149,7 +161,8 @@ class Node {
   Node* insert_before(Node* n);
   /// Inserts this detached node just after n; returns this.
   Node* insert_after(Node* n);
-  /// Moves this attached node to just before / after n (possibly into another block).
+  /// Moves this attached node to just before / after n (possibly into another block); an
+  /// InternalError, before anything changes, when n is in this node's own blocks.
   void move_before(Node* n);
   void move_after(Node* n);
   /// True when this node comes before n in their common block (O(distance)).
@@ -160,12 +173,15 @@ class Node {
   // ---- attributes -----------------------------------------------------------------------
   /// Named constant facts of the node (constant: `value`; call: `name`), kept sorted by name.
   const std::vector<std::pair<std::string, IValue>>& attrs() const { return attrs_; }
+  /// True when the node has the attribute.
   bool has_attr(std::string_view name) const;
   /// The attribute's value; throws kiln::Error naming the node when it has none.
   const IValue& attr(std::string_view name) const;
+  /// Sets (or replaces) an attribute; names are identifiers. Returns this.
   Node* set_attr(std::string name, IValue value);
   void remove_attr(std::string_view name);
 
+  /// Where the node came from (see SourceLoc).
   const SourceLoc& loc() const { return loc_; }
   Node* set_loc(SourceLoc loc);
 
@@ -232,16 +248,20 @@ class NodeRange {
 /// A list of nodes with typed inputs (block parameters) and outputs (what it returns).
 class Block {
  public:
+  /// The block's inputs (the outputs of its param node).
   const std::vector<Value*>& inputs() const;
+  /// The values the block returns (the inputs of its return node).
   const std::vector<Value*>& outputs() const;
   Value* input(size_t i) const;
   Value* output(size_t i) const;
+  /// Appends / inserts an input of type t, optionally named; returns it.
   Value* add_input(Type t, std::string name = {});
   Value* insert_input(size_t i, Type t, std::string name = {});
   /// Erases input i, which must have no uses.
   void erase_input(size_t i);
   /// Appends v to the outputs; returns its index.
   size_t register_output(Value* v);
+  /// Inserts, replaces or erases output i.
   void insert_output(size_t i, Value* v);
   void replace_output(size_t i, Value* v);
   void erase_output(size_t i);
@@ -249,6 +269,7 @@ class Block {
   /// The nodes, first to last / last to first. See Note [Node ownership and lists].
   NodeRange nodes() const;
   NodeRange reverse_nodes() const;
+  /// The sentinels at the ends of the node list.
   Node* param_node() const { return param_; }
   Node* return_node() const { return return_; }
   /// Inserts a detached node at the end / the start; returns it.
@@ -278,11 +299,13 @@ class Block {
 /// A function in SSA form: typed inputs, a top block of nodes, outputs.
 class Graph {
  public:
+  /// An empty graph: no inputs, no nodes, no outputs.
   Graph();
   ~Graph();
   Graph(const Graph&) = delete;
   Graph& operator=(const Graph&) = delete;
 
+  /// The top block; the graph's inputs and outputs are its inputs and outputs.
   Block* block() const { return block_; }
   const std::vector<Value*>& inputs() const { return block_->inputs(); }
   const std::vector<Value*>& outputs() const { return block_->outputs(); }
