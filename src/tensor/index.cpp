@@ -561,6 +561,7 @@ Tensor one_hot(const Tensor& self, int64_t num_classes) {
   const int64_t lo = *std::min_element(ip, ip + n), hi = *std::max_element(ip, ip + n);
   KILN_CHECK(lo >= 0, "[one_hot] class values must be non-negative: got {}", lo);
   if (num_classes == -1) {
+    detail::note_value_read(self, "one_hot without num_classes");
     num_classes = hi + 1;
   } else {
     KILN_CHECK(num_classes > hi,

@@ -224,6 +224,7 @@ bool is_mask_dtype(ScalarType t) { return t == kBool || t == kByte; }
 
 // The integer value of a one-element tensor of any dtype.
 int64_t tensor_to_int(const Tensor& t) {
+  detail::note_value_read(t, "indexing with a 0-dim tensor");
   return KILN_DISPATCH_ALL_TYPES(t.dtype(), "index", [&]() -> int64_t {
     return detail::convert<int64_t>(*static_cast<const scalar_t*>(t.data_ptr()));
   });
@@ -231,6 +232,7 @@ int64_t tensor_to_int(const Tensor& t) {
 
 // The int64 index tensors (one per mask dim) of the true elements of mask, like nonzero.
 std::vector<Tensor> mask_to_indices(const Tensor& mask) {
+  detail::note_value_read(mask, "indexing with a boolean mask");
   Tensor m = mask.contiguous();
   const int64_t n = m.numel(), k = m.dim();
   const auto* mp = static_cast<const uint8_t*>(m.data_ptr());  // bool and uint8 are both 1 byte

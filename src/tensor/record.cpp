@@ -1,6 +1,8 @@
 // The recording hook shared by autograd and the tracer (see record.h), and ops::call.
 #include "tensor/record.h"
 
+#include <atomic>
+
 #include "kiln/ops/call.h"
 #include "kiln/ops/schema.h"
 
@@ -30,6 +32,16 @@ bool should_record_list(const std::vector<Tensor>& tensors) {
   for (const Tensor& t : tensors)
     if (requires_grad_of(t)) return true;
   return false;
+}
+
+namespace {
+std::atomic<ValueReadHook> g_value_read_hook{nullptr};
+}  // namespace
+
+void set_value_read_hook(ValueReadHook hook) { g_value_read_hook.store(hook); }
+
+void notify_value_read(const Tensor& t, const char* what) {
+  if (ValueReadHook hook = g_value_read_hook.load()) hook(t, what);
 }
 
 void set_observer(int slot, Observer* observer) {

@@ -79,6 +79,19 @@ struct Observer {
 /// Slot 0: autograd, slot 1: the tracer.
 void set_observer(int slot, Observer* observer);
 
+/// Told when traced code reads a tensor's values into C++ (Tensor::item()), which bakes the
+/// value into the trace. Installed by the tracer; called only while a tracer is active on the
+/// thread and outside recorded kernels.
+using ValueReadHook = void (*)(const Tensor& t, const char* what);
+void set_value_read_hook(ValueReadHook hook);
+/// Calls the installed hook, if any.
+void notify_value_read(const Tensor& t, const char* what);
+/// Tells the tracer, when one is active on this thread, that t's values are read into C++.
+inline void note_value_read(const Tensor& t, const char* what) {
+  if (tls_dispatch.tracer != nullptr && tls_dispatch.below == 0) [[unlikely]]
+    notify_value_read(t, what);
+}
+
 /// Runs kernel (below the guard) as the recorded call (kind, args) and tells the observers.
 std::vector<IValue> record(ops::OpKind kind, CallKind call_kind, const std::vector<IValue>& args,
                            const std::function<std::vector<IValue>()>& kernel);

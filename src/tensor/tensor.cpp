@@ -44,6 +44,7 @@ Scalar Tensor::item() const {
   KILN_CHECK(numel() == 1, "[item] a Tensor with {} elements cannot be converted to Scalar "
              "(sizes {}), expected exactly one element", numel(), shape_str(sizes()));
   detail::check_cpu(*this, "item", "self");
+  detail::note_value_read(*this, "Tensor::item()");
   return KILN_DISPATCH_ALL_TYPES(dtype(), "item", [&]() -> Scalar {
     return Scalar(*static_cast<const scalar_t*>(data_ptr()));
   });
