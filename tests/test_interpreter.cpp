@@ -1,7 +1,7 @@
 // Tests for the reference interpreter (src/ir/interpreter.cpp): every row of ops.def run from a
 // graph (and from the graph's printed text) against ops::call on the same arguments, control
 // flow built with the Builder against the same computation written eagerly, and the errors.
-// ctest-label: unit,ir
+// ctest-label: ir
 #include <kiln/ir/ir.h>
 #include <kiln/ops/call.h>
 
@@ -118,6 +118,14 @@ std::vector<Args> op_cases(OpKind k) {
               {f32({1, 2, 5, 5}), L{3, 3}, L{1, 1}, L{1, 1}, true, false, 3}};
     case OpKind::Im2col:
       return {{f32({1, 2, 4, 4}), L{2, 2}, L{1, 1}, L{0, 0}, L{1, 1}}};
+    case OpKind::Col2im:
+      return {{f32({1, 8, 9}), L{4, 4}, L{2, 2}, L{1, 1}, L{0, 0}, L{1, 1}},
+              {f32({8, 4}), L{3, 3}, L{2, 2}, L{1, 1}, L{1, 1}, L{2, 2}}};
+    case OpKind::MaxPool2dBackward:
+      return {{f32({1, 2, 2, 2}), f32({1, 2, 5, 5}), L{2, 2}, L{2, 2}, L{0, 0}, L{1, 1}, false}};
+    case OpKind::AvgPool2dBackward:
+      return {{f32({1, 2, 3, 3}), f32({1, 2, 5, 5}), L{3, 3}, L{2, 2}, L{1, 1}, true, false,
+               none}};
     case OpKind::Cat:
       return {{std::vector<Tensor>{f32({2, 3}), f32({1, 3})}, 0},
               {std::vector<Tensor>{f32({2, 3}), f32({2, 1})}, -1}};

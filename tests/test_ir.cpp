@@ -2,7 +2,7 @@
 // parser (exact round trips, errors at line:column for malformed text, a mutation fuzzer that
 // must never crash), the verifier (each rule rejected with the offending node printed), the DOT
 // export and the Builder.
-// ctest-label: unit,ir
+// ctest-label: ir
 #include <kiln/ir/ir.h>
 
 #include <random>

@@ -2,7 +2,7 @@
 // interpreter reproduce eager results exactly, on the example inputs and on fresh inputs of the
 // same shapes; constants are captured by value; in-place ops, views, the value-read warning,
 // parameters, source locations, nesting and threads behave as trace.h documents.
-// ctest-label: unit,ir
+// ctest-label: ir
 #include <kiln/ir/ir.h>
 #include <kiln/jit/trace.h>
 
