@@ -1,5 +1,5 @@
 // The vector math library: each function reduces its argument, evaluates a polynomial fitted by
-// tools/fit_polynomials.py (poly_coeffs.inc) and fixes the special values with selects. Written
+// scripts/fit_polynomials.py (poly_coeffs.inc) and fixes the special values with selects. Written
 // over Val, so one body serves float32/float64 and every vector width. Why each reduction was
 // chosen is in docs/design.md ("CPU code generation").
 #include "codegen/llvm/vector_math.h"
