@@ -5,7 +5,7 @@ set -euo pipefail
 
 # ocl-icd-opencl-dev: Debian's libdnnl-dev is built with the OpenCL GPU runtime and its CMake
 # config calls find_package(OpenCL REQUIRED), so find_package(dnnl) fails without it.
-packages=(build-essential cmake ninja-build ccache llvm-19-dev libdnnl-dev ocl-icd-opencl-dev
+packages=(build-essential cmake ninja-build ccache llvm-19-dev llvm-19-tools libdnnl-dev ocl-icd-opencl-dev
           libfmt-dev libgtest-dev libbenchmark-dev)
 
 is_installed() {
