@@ -263,6 +263,50 @@ TEST(Loss, BinaryCrossEntropy) {
       {"pos_weight", "[3]", "[4]"});
 }
 
+TEST(Loss, SecondDerivatives) {
+  // gradgradcheck: the backward of these composites is itself differentiable (create_graph).
+  autograd::GradcheckOptions gg;
+  gg.check_grad_grad = true;
+  Tensor x = random_tensor({3, 4}, kDouble).requires_grad_();
+  Tensor w = random_tensor({4}, kDouble, 0.5, 2).requires_grad_();
+  Tensor target = kiln::tensor({3, 0, 2});
+  Tensor probs = random_tensor({3, 4}, kDouble, 0, 1);
+  auto check = [&](const char* name, std::function<variable_list(const variable_list&)> fn,
+                   const variable_list& in) {
+    SCOPED_TRACE(name);
+    EXPECT_TRUE(autograd::gradcheck(fn, in, gg));
+  };
+  check("cross_entropy",
+        [&](const variable_list& v) {
+          return variable_list{F::cross_entropy(
+              v[0], target, F::CrossEntropyFuncOptions().label_smoothing(0.1).weight(w.detach()))};
+        },
+        {x});
+  check("nll_loss",
+        [&](const variable_list& v) {
+          return variable_list{F::nll_loss(kiln::log_softmax(v[0], 1), target,
+                                           F::NLLLossFuncOptions().weight(v[1]))};
+        },
+        {x, w});
+  check("bce_with_logits",
+        [&](const variable_list& v) {
+          return variable_list{F::binary_cross_entropy_with_logits(
+              v[0], probs, F::BinaryCrossEntropyWithLogitsFuncOptions().pos_weight(v[1]))};
+        },
+        {x, w});
+  check("layer_norm",
+        [&](const variable_list& v) {
+          return variable_list{F::layer_norm(v[0], F::LayerNormFuncOptions({4}).weight(v[1]))};
+        },
+        {x, w});
+  check("batch_norm",
+        [&](const variable_list& v) {
+          return variable_list{F::batch_norm(
+              v[0], Tensor(), Tensor(), F::BatchNormFuncOptions().weight(v[1]).training(true))};
+        },
+        {x, w});
+}
+
 TEST(Loss, Float32TrainingPathAgreesWithFloat64) {
   Tensor x = random_tensor({8, 10}, kDouble, -5, 5);
   Tensor t = kiln::randint(10, {8});

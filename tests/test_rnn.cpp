@@ -362,5 +362,26 @@ TEST(MultiheadAttention, MasksBiasKVAndGradients) {
   check_param_grads(*mha, [&] { return std::get<0>(mha(x, x, x)).pow(2).sum(); });
 }
 
+TEST(Recurrent, SecondDerivatives) {
+  autograd::GradcheckOptions gg;
+  gg.check_grad_grad = true;
+  nn::LSTM lstm(2, 3);
+  lstm->to(kDouble);
+  Tensor x = random_tensor({2, 1, 2}, kDouble).requires_grad_();
+  EXPECT_TRUE(autograd::gradcheck(
+      [&](const autograd::variable_list& v) {
+        return autograd::variable_list{std::get<0>(lstm(v[0]))};
+      },
+      {x}, gg));
+  nn::MultiheadAttention mha(4, 2);
+  mha->to(kDouble);
+  Tensor q = random_tensor({2, 1, 4}, kDouble).requires_grad_();
+  EXPECT_TRUE(autograd::gradcheck(
+      [&](const autograd::variable_list& v) {
+        return autograd::variable_list{std::get<0>(mha(v[0], v[0], v[0]))};
+      },
+      {q}, gg));
+}
+
 }  // namespace
 }  // namespace kiln

@@ -38,6 +38,7 @@ class SiLUImpl : public Cloneable<SiLUImpl> {
 };
 KILN_MODULE(SiLU);
 
+/// tanh(x).
 class TanhImpl : public Cloneable<TanhImpl> {
  public:
   Tensor forward(const Tensor& input);
@@ -46,6 +47,7 @@ class TanhImpl : public Cloneable<TanhImpl> {
 };
 KILN_MODULE(Tanh);
 
+/// 1 / (1 + exp(-x)).
 class SigmoidImpl : public Cloneable<SigmoidImpl> {
  public:
   Tensor forward(const Tensor& input);
