@@ -11,8 +11,6 @@ namespace {
 namespace nn = torch::nn;
 namespace F = torch::nn::functional;
 
-int num_cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
-
 nn::Sequential make_mlp() {
   return nn::Sequential(nn::Linear(64, 128), nn::ReLU(), nn::Linear(128, 64), nn::ReLU(),
                         nn::Linear(64, 10));
@@ -25,8 +23,16 @@ nn::Sequential make_cnn() {
                         nn::MaxPool2d(2), nn::Flatten(), nn::Linear(128, 10));
 }
 
+// {batch, threads}: the example's batch and a larger one, on one thread and on every core.
+void sizes(benchmark::internal::Benchmark* b) {
+  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
+  for (int64_t batch : {32, 256})
+    for (int64_t threads : {int64_t{1}, cores}) b->Args({batch, threads});
+  b->ArgNames({"batch", "threads"});
+}
+
 void train_step(benchmark::State& state, nn::Sequential model, torch::Tensor x) {
-  torch::set_num_threads(num_cores());
+  torch::set_num_threads(static_cast<int>(state.range(1)));
   torch::Tensor y = torch::randint(10, {x.size(0)});
   torch::optim::Adam opt(model->parameters(), torch::optim::AdamOptions(1e-3));
   for (auto _ : state) {
@@ -43,12 +49,12 @@ void BM_Torch_TrainStepMLP(benchmark::State& state) {
   torch::manual_seed(0);
   train_step(state, make_mlp(), torch::rand({state.range(0), 64}));
 }
-BENCHMARK(BM_Torch_TrainStepMLP)->Arg(32)->Arg(256)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Torch_TrainStepMLP)->Apply(sizes)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 void BM_Torch_TrainStepCNN(benchmark::State& state) {
   torch::manual_seed(0);
   train_step(state, make_cnn(), torch::rand({state.range(0), 1, 8, 8}));
 }
-BENCHMARK(BM_Torch_TrainStepCNN)->Arg(32)->Arg(256)->UseRealTime()->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_Torch_TrainStepCNN)->Apply(sizes)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
 }  // namespace

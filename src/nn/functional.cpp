@@ -93,44 +93,47 @@ Tensor batch_norm(const Tensor& input, const Tensor& running_mean, const Tensor&
   for (int64_t d = 0; d < input.dim(); ++d)
     if (d != 1) dims.push_back(d);
   const std::vector<int64_t> shape = channel_shape(input);
-  Tensor mean, var;
-  if (o.training()) {
-    const int64_t count = input.numel() / std::max<int64_t>(channels, 1);
-    KILN_CHECK(count > 1,
-               "[batch_norm] expected more than 1 value per channel when training, got input "
-               "sizes {}",
-               shape_str(input.sizes()));
-    mean = input.mean(dims);
-    var = input.var(dims, /*unbiased=*/false);
-    if (running_mean.defined() || running_var.defined()) {
-      KILN_CHECK(o.momentum().has_value(),
-                 "[batch_norm] momentum is nullopt; pass a momentum to update the running "
-                 "statistics (BatchNorm computes the cumulative factor itself)");
-      const double m = *o.momentum();
-      NoGradGuard no_grad;
-      if (running_mean.defined()) {
-        Tensor rm = running_mean;
-        rm.mul_(1.0 - m).add_(mean.detach().to(rm.dtype()), m);
-      }
-      if (running_var.defined()) {
-        Tensor rv = running_var;
-        const double unbias = static_cast<double>(count) / static_cast<double>(count - 1);
-        rv.mul_(1.0 - m).add_(var.detach().to(rv.dtype()), m * unbias);
-      }
-    }
-  } else {
+  if (!o.training()) {
     KILN_CHECK(running_mean.defined() && running_var.defined(),
                "[batch_norm] evaluation (training=false) needs running_mean and running_var");
-    mean = running_mean.to(input.dtype());
-    var = running_var.to(input.dtype());
+    // y = x * scale + shift with scale = w / sqrt(var + eps), shift = b - mean * scale: two
+    // full-size passes over x, the rest on [C] vectors.
+    Tensor scale = kiln::rsqrt(running_var.to(input.dtype()) + o.eps());
+    if (o.weight().defined()) scale = scale * o.weight();
+    Tensor shift = -running_mean.to(input.dtype()) * scale;
+    if (o.bias().defined()) shift = shift + o.bias();
+    return input * scale.view(shape) + shift.view(shape);
   }
-  // y = x * scale + shift with scale = w / sqrt(var + eps), shift = b - mean * scale: two
-  // full-size passes over x, the rest on [C] vectors.
+  const int64_t count = input.numel() / std::max<int64_t>(channels, 1);
+  KILN_CHECK(count > 1,
+             "[batch_norm] expected more than 1 value per channel when training, got input "
+             "sizes {}",
+             shape_str(input.sizes()));
+  // Training: centre once and reuse it for the variance and the output, which keeps the
+  // recorded graph (and so the backward pass) to a few full-size ops.
+  Tensor mean = input.mean(dims, /*keepdim=*/true);
+  Tensor centered = input - mean;
+  Tensor var = (centered * centered).mean(dims, /*keepdim=*/true);
+  if (running_mean.defined() || running_var.defined()) {
+    KILN_CHECK(o.momentum().has_value(),
+               "[batch_norm] momentum is nullopt; pass a momentum to update the running "
+               "statistics (BatchNorm computes the cumulative factor itself)");
+    const double m = *o.momentum();
+    NoGradGuard no_grad;
+    if (running_mean.defined()) {
+      Tensor rm = running_mean;
+      rm.mul_(1.0 - m).add_(mean.detach().view({channels}).to(rm.dtype()), m);
+    }
+    if (running_var.defined()) {
+      Tensor rv = running_var;
+      const double unbias = static_cast<double>(count) / static_cast<double>(count - 1);
+      rv.mul_(1.0 - m).add_(var.detach().view({channels}).to(rv.dtype()), m * unbias);
+    }
+  }
   Tensor scale = kiln::rsqrt(var + o.eps());
-  if (o.weight().defined()) scale = scale * o.weight();
-  Tensor shift = -mean * scale;
-  if (o.bias().defined()) shift = shift + o.bias();
-  return input * scale.view(shape) + shift.view(shape);
+  if (o.weight().defined()) scale = scale * o.weight().view(shape);
+  Tensor out = centered * scale;
+  return o.bias().defined() ? out + o.bias().view(shape) : out;
 }
 
 Tensor layer_norm(const Tensor& input, const LayerNormFuncOptions& o) {
