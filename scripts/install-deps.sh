@@ -5,8 +5,10 @@ set -euo pipefail
 
 # ocl-icd-opencl-dev: Debian's libdnnl-dev is built with the OpenCL GPU runtime and its CMake
 # config calls find_package(OpenCL REQUIRED), so find_package(dnnl) fails without it.
-packages=(build-essential cmake ninja-build ccache llvm-19-dev llvm-19-tools libdnnl-dev ocl-icd-opencl-dev
-          libfmt-dev libgtest-dev libbenchmark-dev)
+# zlib1g-dev: examples/train_digits reads the gzipped digits CSV (the library does not use it).
+# llvm-19-tools: FileCheck, for the IR golden tests.
+packages=(build-essential cmake ninja-build ccache llvm-19-dev llvm-19-tools libdnnl-dev
+          ocl-icd-opencl-dev libfmt-dev libgtest-dev libbenchmark-dev zlib1g-dev)
 
 is_installed() {
   [ "$(dpkg-query -W -f='${Status}' "$1" 2>/dev/null)" = "install ok installed" ]

@@ -77,6 +77,9 @@ class Tensor {
   /// A tensor sharing storage with this one but outside the graph (requires_grad false).
   Tensor detach() const;
   Tensor& detach_();
+  /// Makes this tensor (and every handle to it) use new_data's memory, dtype and sizes, keeping
+  /// its identity, requires_grad and .grad() (libtorch's set_data; Module::to uses it).
+  void set_data(const Tensor& new_data) const;
   /// Like detach(): the same data without history (libtorch's tensor.data()).
   Tensor data() const { return detach(); }
   /// True for tensors not produced by a recorded op (users' tensors, parameters).

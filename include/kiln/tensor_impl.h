@@ -45,6 +45,10 @@ class TensorImpl {
   /// Points this tensor at other memory (used when an out= tensor is resized).
   void set_storage(Storage storage) { storage_ = std::move(storage); }
 
+  /// Takes src's storage, dtype, sizes, strides and offset (Tensor::set_data); autograd state
+  /// and requires_grad stay.
+  void set_data_from(const TensorImpl& src);
+
   bool requires_grad() const { return requires_grad_; }
   void set_requires_grad(bool r) { requires_grad_ = r; }
 

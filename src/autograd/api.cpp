@@ -47,6 +47,14 @@ Tensor& Tensor::detach_() {
   return *this;
 }
 
+void Tensor::set_data(const Tensor& new_data) const {
+  KILN_CHECK(new_data.defined(), "[set_data] got an undefined tensor, expected a defined one");
+  KILN_CHECK(!requires_grad() || new_data.is_floating_point(),
+             "[set_data] a tensor that requires grad needs floating point data, got {}",
+             dtype_name(new_data.dtype()));
+  impl()->set_data_from(*new_data.impl());
+}
+
 bool Tensor::is_leaf() const {
   AutogradMeta* m = meta_if(*this);
   return m == nullptr || !m->grad_fn;

@@ -26,6 +26,15 @@ void TensorImpl::set_sizes_and_strides(std::vector<int64_t> sizes, std::vector<i
   refresh();
 }
 
+void TensorImpl::set_data_from(const TensorImpl& src) {
+  storage_ = src.storage_;
+  dtype_ = src.dtype_;
+  sizes_ = src.sizes_;
+  strides_ = src.strides_;
+  storage_offset_ = src.storage_offset_;
+  refresh();
+}
+
 void TensorImpl::refresh() {
   KILN_ASSERT(sizes_.size() == strides_.size(), "sizes {} vs strides {}", sizes_.size(),
               strides_.size());
