@@ -844,8 +844,6 @@ std::shared_ptr<FusedKernel> FusedKernel::load(const KernelSpec& spec, const Obj
 // ---- launching -----------------------------------------------------------------------------
 namespace {
 
-constexpr int64_t kGrain = 32768;
-
 // Byte strides of t broadcast to shape (0 where t is expanded or missing).
 std::vector<int64_t> strides_in(const Tensor& t, IntArrayRef shape) {
   const int64_t nd = static_cast<int64_t>(shape.size()), td = t.dim();
@@ -910,7 +908,17 @@ Prepared prepare(const KernelProgram& p, const LaunchArgs& a, bool allocate) {
   std::vector<std::vector<int64_t>> st;
   for (int s = 0; s < o.n_store; ++s) {
     const ScalarType t = p.outputs[o.store_out[s]].dtype;
-    Tensor out = allocate ? empty(shape, TensorOptions(t)) : Tensor();
+    const size_t oi = static_cast<size_t>(o.store_out[s]);
+    Tensor out;
+    if (allocate) {
+      if (oi < a.outputs.size() && a.outputs[oi].defined()) {
+        out = a.outputs[oi];
+        KILN_ASSERT(out.sizes().equals(shape) && out.dtype() == t && out.is_contiguous(),
+                    "fused kernel: a provided output does not fit");
+      } else {
+        out = empty(shape, TensorOptions(t));
+      }
+    }
     std::vector<int64_t> cs(shape.size());
     int64_t acc = static_cast<int64_t>(element_size(t));
     for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
@@ -923,8 +931,16 @@ Prepared prepare(const KernelProgram& p, const LaunchArgs& a, bool allocate) {
   for (int r = 0; r < o.n_acc; ++r) {
     const auto& out = p.outputs[o.acc_out[r]];
     Tensor acc;
+    const size_t oi = static_cast<size_t>(o.acc_out[r]);
     if (allocate) {
-      acc = empty(pr.acc_shape, TensorOptions(out.acc));
+      if (oi < a.outputs.size() && a.outputs[oi].defined() && out.acc == out.dtype) {
+        acc = a.outputs[oi];
+        KILN_ASSERT(acc.sizes().equals(pr.acc_shape) && acc.dtype() == out.acc &&
+                        acc.is_contiguous(),
+                    "fused kernel: a provided reduction output does not fit");
+      } else {
+        acc = empty(pr.acc_shape, TensorOptions(out.acc));
+      }
       const bool mx = *out.reduce == OpKind::Amax;
       switch (*out.reduce) {
         case OpKind::Sum: acc.fill_(0); break;
@@ -986,6 +1002,7 @@ std::vector<Tensor> launch(const FusedKernel& kernel, const LaunchArgs& args) {
   int64_t numel = 1;
   for (int64_t s : args.shape) numel *= s;
   const Layout& l = pr.layout;
+  const int64_t kGrain = std::max<int64_t>(1, args.grain);
   if (numel > 0) {
     FusedFn fn = kernel.fn();
     if (l.sizes.empty()) {

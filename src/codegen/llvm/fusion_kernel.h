@@ -123,6 +123,11 @@ struct LaunchArgs {
   std::vector<int64_t> shape;       // the iteration shape
   std::vector<Tensor> inputs;       // already viewed; each broadcasts to shape
   std::vector<int64_t> reduce_dims;  // dims of shape the reductions reduce (sorted)
+  /// Optional, per program output: a contiguous tensor to write (reductions: of the keepdim
+  /// sizes; only where the accumulator dtype is the output dtype). Undefined: a fresh tensor.
+  std::vector<Tensor> outputs;
+  /// Elements of work below which a task is not split further (max-autotune tries others).
+  int64_t grain = 32768;
 };
 
 /// Where the launch's operands sit for one set of input strides: what the kernel's access
