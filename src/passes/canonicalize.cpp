@@ -212,12 +212,12 @@ class Canonicalizer {
       forward(n, n->input(0), false);
   }
 
-  // view(x, sizes of x) -> x; view(view(x, a), b) -> view(x, b) when x is contiguous (then any
+  // view(x, sizes of x) -> x (the result's type says which sizes); view(view(x, a), b) -> view(x, b) when x is contiguous (then any
   // view of it exists).
   void view(Node* n) {
-    const auto req = detail::constant_int_list(n->input(1));
+    const auto out = static_sizes(n->output());
     const auto in = static_sizes(n->input(0));
-    if (req && in && *req == *in) {
+    if (out && in && *out == *in) {
       forward(n, n->input(0), false);
       return;
     }

@@ -64,6 +64,7 @@ class Folder {
       if (!is_subtype_of(t, declared)) t = declared;  // e.g. int? holding an int
       Node* c = n->owning_graph()->create_constant(values[i], t);
       c->set_loc(n->loc());
+      c->output()->set_debug_name(n->output(i)->debug_name());
       consts.push_back(c);
     }
     for (size_t i = 0; i < consts.size(); ++i) {

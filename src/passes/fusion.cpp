@@ -301,6 +301,8 @@ class BlockFuser {
       for (size_t i = 0; i < n->num_inputs(); ++i)
         if (!members_.count(n->input(i)->node())) n->replace_input(i, bring(n->input(i), n));
 
+    order_inputs(group);
+
     // Outputs: the members' values used anywhere outside the group, in member order.
     for (Node* n : order)
       for (Value* v : n->outputs()) {
@@ -310,8 +312,35 @@ class BlockFuser {
         if (outside.empty()) continue;
         sub->register_output(v);
         Value* out = group->add_output(v->type());
+        out->set_debug_name(v->debug_name());
         for (const ir::Use& u : outside) u.user->replace_input(u.offset, out);
       }
+    // Names stay outside (on the group's outputs): equal groups print equally, and their text
+    // keys the kernel cache.
+    for (Node* n : sub->nodes())
+      for (Value* v : n->outputs()) v->set_debug_name("");
+  }
+
+  // Block inputs in the order of their first use in the block (view chains are cloned in front
+  // of their user, so creation order can differ), the node's inputs alike: equal groups print
+  // equally.
+  static void order_inputs(Node* group) {
+    Block* sub = group->block(0);
+    std::vector<Value*> order;
+    for (Node* n : sub->nodes())
+      for (Value* v : n->inputs())
+        if (v->is_block_input() && std::find(order.begin(), order.end(), v) == order.end())
+          order.push_back(v);
+    if (order == sub->inputs()) return;
+    std::vector<Value*> outer;
+    const size_t n = sub->inputs().size();
+    for (Value* v : order) {
+      outer.push_back(group->input(v->offset()));
+      v->replace_all_uses_with(sub->add_input(v->type()));
+    }
+    for (size_t i = n; i-- > 0;) sub->erase_input(i);
+    group->remove_all_inputs();
+    for (Value* v : outer) group->add_input(v);
   }
 
   static bool inside_sub(const Node* user, const Block* sub) {

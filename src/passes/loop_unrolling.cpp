@@ -17,7 +17,8 @@ using ir::Node;
 using ir::Prim;
 using ir::Value;
 
-// Clones body's nodes before `before`, with its inputs bound to `args`; returns what it returns.
+// Clones body's nodes before `before`, with its inputs bound to `args` (null for an input the
+// body does not use); returns what it returns.
 std::vector<Value*> clone_body(const Block* body, const std::vector<Value*>& args, Node* before) {
   Graph* g = before->owning_graph();
   std::unordered_map<const Value*, Value*> env;
@@ -83,10 +84,11 @@ class Unroller {
     outer->set_loc(n->loc());
     outer->insert_before(n);
     Block* nb = outer->add_block();
-    std::vector<Value*> params = {nb->add_input(body->input(0)->type())};
-    for (size_t k = 1; k < body->inputs().size(); ++k)
-      params.push_back(nb->add_input(body->input(k)->type()));
-    for (Value* v : n->outputs()) outer->add_output(v->type());
+    std::vector<Value*> params;
+    for (const Value* p : body->inputs())
+      params.push_back(nb->add_input(p->type(), p->debug_name()));
+    for (const Value* v : n->outputs())
+      outer->add_output(v->type())->set_debug_name(v->debug_name());
     std::vector<Value*> next(params.begin() + 1, params.end());
     for (int64_t c = 0; c < f; ++c) {
       std::vector<Value*> args = {params[0]};
@@ -102,7 +104,8 @@ class Unroller {
   // One iteration's copy of the body before the loop node.
   std::vector<Value*> iterate(Node* n, const Block* body, int64_t i,
                               const std::vector<Value*>& carried) {
-    std::vector<Value*> args = {int_constant(n, i)};
+    // The iteration number as a constant, when the body reads it.
+    std::vector<Value*> args = {body->input(0)->has_uses() ? int_constant(n, i) : nullptr};
     args.insert(args.end(), carried.begin(), carried.end());
     return clone_body(body, args, n);
   }
