@@ -4,6 +4,8 @@
 // and the pipeline list. The golden tests under tests/ir/ show the same passes on IR text.
 // ctest-label: ir
 #include <kiln/ir/ir.h>
+#include <kiln/jit/trace.h>
+#include <kiln/nn/functional.h>
 #include <kiln/passes/canonicalize.h>
 #include <kiln/passes/common_subexpression_elimination.h>
 #include <kiln/passes/constant_folding.h>
@@ -341,6 +343,54 @@ TEST(Fusion, NeverAcrossControlFlowAndInsideLoops) {
   for (const ir::Node* node : out->block()->nodes())
     if (node->kind().is(ir::Prim::Loop)) in_loops += count(node->block(0), ir::Prim::FusionGroup);
   EXPECT_EQ(in_loops, 1);
+}
+
+// ---- the pipeline on traced functions
+// ------------------------------------------------------------ Traced graphs are what the JIT will
+// feed the pipeline: exact types, many constants, captured tensors (non-contiguous ones through
+// as_strided), in-place ops recorded functionally.
+TEST(Pipeline, TracedFunctionsKeepTheirResults) {
+  const Tensor w = random_tensor({3, 4});
+  const Tensor captured = random_tensor({4, 4}).t();  // non-contiguous: captured via as_strided
+  const std::vector<std::pair<std::string, std::function<Tensor(const Tensor&, const Tensor&)>>>
+      fns = {
+          {"mlp", [&](const Tensor& x,
+                      const Tensor&) { return relu(nn::functional::linear(x, w)).sum({1}, true); }},
+          {"softmax-like",
+           [](const Tensor& x, const Tensor&) {
+             Tensor e = exp(x - x.amax({1}, true));
+             return e / e.sum({1}, true);
+           }},
+          {"broadcast-views",
+           [&](const Tensor& x, const Tensor& y) {
+             return (x * captured + y.unsqueeze(0)).t().tanh() * 1 + 0.0;
+           }},
+          {"in-place",
+           [](const Tensor& x, const Tensor& y) {
+             Tensor z = x.clone();
+             z.mul_(2).add_(y);
+             z.clamp_(-0.5, 0.5);
+             return z.sigmoid();
+           }},
+      };
+  for (const auto& [name, fn] : fns) {
+    SCOPED_TRACE(name);
+    const Tensor x = random_tensor({4, 4}), y = random_tensor({4});
+    auto traced = jit::trace([&](const Tensor& a, const Tensor& b) { return fn(a, b); }, {x, y});
+    const IValue expected = traced.run({x, y});
+    auto g = traced.graph().copy();
+    passes::PassManagerOptions o;
+    o.verify_each = true;
+    passes::run_default_pipeline(*g, o);
+    ::testing::AssertionResult ok = ::testing::AssertionSuccess();
+    EXPECT_GT(testing::check_fusion_groups(g->block(), &ok), 0) << *g;
+    EXPECT_TRUE(ok);
+    std::vector<IValue> inputs = {x, y};
+    for (const Tensor& p : traced.parameters()) inputs.emplace_back(p);
+    const auto got = ir::run(*g, inputs);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_TRUE(same(got[0], expected)) << traced.graph() << "\nafter:\n" << *g;
+  }
 }
 
 // ---- pass manager and pipeline -----------------------------------------------------------------

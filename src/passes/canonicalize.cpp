@@ -212,8 +212,8 @@ class Canonicalizer {
       forward(n, n->input(0), false);
   }
 
-  // view(x, sizes of x) -> x (the result's type says which sizes); view(view(x, a), b) -> view(x, b) when x is contiguous (then any
-  // view of it exists).
+  // view(x, sizes of x) -> x (the result's type says which sizes); view(view(x, a), b) -> view(x,
+  // b) when x is contiguous (then any view of it exists).
   void view(Node* n) {
     const auto out = static_sizes(n->output());
     const auto in = static_sizes(n->input(0));

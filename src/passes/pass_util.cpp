@@ -7,8 +7,6 @@
 #include <cstring>
 #include <unordered_set>
 
-#include "kiln/core/error.h"
-#include "kiln/ir/printer.h"
 
 namespace kiln::passes::detail {
 
@@ -288,10 +286,6 @@ int64_t count_nodes(const Block* b) {
     for (const Block* nested : m->blocks()) n += count_nodes(nested);
   }
   return n;
-}
-
-void fail(std::string_view pass, const Node* n, const std::string& what) {
-  KILN_FAIL("[passes.{}] {}: {}\n  at: {}", pass, n->kind().name(), what, ir::node_str(n));
 }
 
 }  // namespace kiln::passes::detail

@@ -6,7 +6,6 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
-#include <string_view>
 #include <vector>
 
 #include "kiln/ir/graph.h"
@@ -63,8 +62,5 @@ bool can_substitute(const ir::Value* from, const ir::Value* to);
 void for_each_block(ir::Block* b, const std::function<void(ir::Block*)>& fn);
 /// Number of nodes in b, nested blocks included.
 int64_t count_nodes(const ir::Block* b);
-
-/// "[passes.<pass>] <node>: <what>" as a kiln::Error.
-[[noreturn]] void fail(std::string_view pass, const ir::Node* n, const std::string& what);
 
 }  // namespace kiln::passes::detail

@@ -48,9 +48,9 @@ const std::vector<std::string>& default_pipeline() {
       "unroll",        // trip counts are constants now
       "shapes",        // exact types for the unrolled straight-line code
       "fold",          // iteration numbers are constants in the copies
-      "canonicalize",  //
+      "canonicalize",  // identities the constants revealed
       "cse",           // the copies share work with each other and the code around
-      "dce",           //
+      "dce",           // the loops' leftovers
       "fuse",          // last: group what is left into kernels
       "dce",           // views left outside groups
   };

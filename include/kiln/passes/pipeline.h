@@ -11,13 +11,13 @@
 
 namespace kiln::passes {
 
-/// Every pass that can be named (kiln-opt --passes=..., PassManager::add), in pipeline order,
-/// each with a one-line summary.
+/// A pass that can be named (kiln-opt --passes=..., PassManager::add).
 struct PassInfo {
   std::string_view name;
-  std::string_view summary;
-  bool (*run)(ir::Graph&);
+  std::string_view summary;  // one line, for kiln-opt --list-passes
+  bool (*run)(ir::Graph&);   // with the pass's default options
 };
+/// Every named pass, in pipeline order.
 const std::vector<PassInfo>& registered_passes();
 /// The registered pass of that name, or nullptr.
 const PassInfo* find_pass(std::string_view name);
