@@ -129,6 +129,7 @@ TEST(Jit, InputsRequiringGradRunEagerlyWithAutograd) {
 
 TEST(Jit, DynamicModeCompilesKernelsOnce) {
   TempCache cache;
+  runtime::KernelCache::get().clear();
   CompileOptions o = cache.options();
   o.dynamic = true;
   o.recompile_limit = 1;

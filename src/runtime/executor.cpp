@@ -643,7 +643,11 @@ std::vector<IValue> Executor::run(const std::vector<IValue>& inputs) {
   Runner r{frame, *ws, state};
   r.run(*plan_);
   std::vector<IValue> outs;
-  for (int s : plan_->outputs) outs.push_back(frame[s]);
+  for (int s : plan_->outputs) {
+    // A constant output is the graph's own tensor: callers get a copy they may write.
+    if (state.is_const[s] && frame[s].is_tensor()) outs.emplace_back(frame[s].toTensor().clone());
+    else outs.push_back(frame[s]);
+  }
   frame.clear();
   std::lock_guard<std::mutex> lk(state.mutex);
   state.free_workspaces.push_back(std::move(ws));

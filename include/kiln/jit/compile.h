@@ -17,11 +17,6 @@
 #include "kiln/jit/trace.h"
 #include "kiln/tensor.h"
 
-namespace kiln::nn {
-template <typename Contained>
-class ModuleHolder;
-}
-
 namespace kiln::jit {
 
 /// torch.compile's modes.
@@ -162,10 +157,18 @@ std::string explain(const Compiled<F>& f) {
   return explain(f.core());
 }
 
+/// An nn::ModuleHolder (nn::Linear, nn::Sequential, a KILN_MODULE type, ...).
+template <typename T>
+concept ModuleHolderLike = requires(const T& t) {
+  t.ptr();
+  t.ptr()->named_parameters();
+};
+
 /// Compiles a function of tensors: fn(x, y, ...) returning a Tensor, a std::tuple of Tensors or
 /// a std::vector<Tensor>. Tensors it reads other than its arguments are baked in as constants
 /// when a signature is compiled (like torch.jit.trace); pass modules to the other overload.
 template <typename F>
+  requires(!ModuleHolderLike<F>)
 Compiled<F> compile(F fn, CompileOptions options = {}) {
   auto shared = std::make_shared<F>(std::move(fn));
   CompiledFunction::BoxedFn boxed = [shared](const std::vector<IValue>& in) {
@@ -175,20 +178,25 @@ Compiled<F> compile(F fn, CompileOptions options = {}) {
 }
 
 /// Compiles an nn::Module's forward. Its parameters and buffers are graph inputs read at every
-/// call, so training updates and load() are seen by the compiled code.
-template <typename M>
-auto compile(const nn::ModuleHolder<M>& module, CompileOptions options = {}) {
+/// call (named self.<name>), so training updates and load() are seen by the compiled code.
+template <ModuleHolderLike H>
+auto compile(const H& module, CompileOptions options = {}) {
   auto impl = module.ptr();
   if (options.name.empty()) options.name = impl->name();
-  auto fwd = [impl](auto&&... xs) { return impl->forward(std::forward<decltype(xs)>(xs)...); };
+  // SFINAE-friendly (the trailing return type), so the arity search sees forward's arity.
+  auto fwd = [impl](const auto&... xs) -> decltype(impl->forward(xs...)) {
+    return impl->forward(xs...);
+  };
   using Fwd = decltype(fwd);
   CompiledFunction::BoxedFn boxed = [fwd](const std::vector<IValue>& in) mutable {
     return compile_detail::call_any(fwd, in);
   };
   auto params = [impl] {
     std::vector<std::pair<std::string, Tensor>> out;
-    for (const auto& item : impl->named_parameters()) out.emplace_back(item.key(), item.value());
-    for (const auto& item : impl->named_buffers()) out.emplace_back(item.key(), item.value());
+    for (const auto& item : impl->named_parameters())
+      out.emplace_back("self." + item.key(), item.value());
+    for (const auto& item : impl->named_buffers())
+      out.emplace_back("self." + item.key(), item.value());
     return out;
   };
   return Compiled<Fwd>(CompiledFunction(std::move(boxed), std::move(options), std::move(params)));
