@@ -5,11 +5,9 @@
 #include <benchmark/benchmark.h>
 #include <kiln/kiln.h>
 
-#include <algorithm>
-#include <cstring>
-#include <thread>
 #include <vector>
 
+#include "bench_util.h"
 #include "codegen/llvm/elementwise_kernel.h"
 
 namespace {
@@ -21,12 +19,7 @@ using kiln::ops::OpKind;
 
 constexpr int64_t k16M = int64_t{1} << 24;
 
-// state.range(0) = kernel threads (0: one per core)
-void set_threads(const benchmark::State& state) {
-  int n = static_cast<int>(state.range(0));
-  kiln::set_num_threads(
-      n > 0 ? n : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
-}
+using kiln::bench::set_threads;
 
 // x*2, +1, relu, *x, sigmoid, -0.5, tanh, +x
 ElementwiseExpr chain8() {
@@ -67,15 +60,7 @@ BENCHMARK(BM_Chain8_Eager)->Arg(1)->Arg(0)->UseRealTime()->Unit(benchmark::kMill
 void BM_StreamCopy(benchmark::State& state) {
   set_threads(state);
   Tensor x = kiln::randn({k16M});
-  for (auto _ : state) {
-    Tensor out = kiln::empty({k16M});
-    const float* src = x.data_ptr<float>();
-    float* dst = out.data_ptr<float>();
-    kiln::parallel_for(0, k16M, 32768, [&](int64_t begin, int64_t end) {
-      std::memcpy(dst + begin, src + begin, (end - begin) * sizeof(float));
-    });
-    benchmark::DoNotOptimize(out);
-  }
+  for (auto _ : state) benchmark::DoNotOptimize(kiln::bench::stream_copy(x));
   state.SetBytesProcessed(state.iterations() * 2 * k16M * int64_t{sizeof(float)});
 }
 BENCHMARK(BM_StreamCopy)->Arg(1)->Arg(0)->UseRealTime()->Unit(benchmark::kMillisecond);

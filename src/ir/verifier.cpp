@@ -30,6 +30,14 @@ class Verifier {
     if (!cond) [[unlikely]]
       fail(n, what);
   }
+  // The message is built only on failure: verification runs after every pass and trace, and
+  // formatting (value names need a walk of the whole graph) would make it quadratic.
+  template <typename Msg>
+    requires std::is_invocable_r_v<std::string, Msg>
+  void check(bool cond, const Node* n, Msg&& what) const {
+    if (!cond) [[unlikely]]
+      fail(n, what());
+  }
   static std::string ts(const Type& t) { return t.str(); }
 
   // ---- structure and scopes -----------------------------------------------------------------
@@ -81,22 +89,22 @@ class Verifier {
   void define(const Node* n, size_t i) {
     const Value* v = n->outputs()[i];
     check(v != nullptr && v->node() == n && v->offset() == i, n,
-          fmt::format("output {} does not point back to its node", i));
-    check(defined_.insert(v).second, n, fmt::format("value {} is defined twice", value_str(v)));
+          [&] { return fmt::format("output {} does not point back to its node", i); });
+    check(defined_.insert(v).second, n, [&] { return fmt::format("value {} is defined twice", value_str(v)); });
     for (const Use& u : v->uses())
       check(u.user != nullptr && u.offset < u.user->num_inputs() && u.user->inputs()[u.offset] == v,
-            n, fmt::format("the use list of {} names a node that does not use it", value_str(v)));
+            n, [&] { return fmt::format("the use list of {} names a node that does not use it", value_str(v)); });
     visible_.insert(v);
     scope_added_.push_back(v);
   }
 
   void use(const Node* n, size_t i) {
     const Value* v = n->inputs()[i];
-    check(v != nullptr, n, fmt::format("input {} is null", i));
-    check(v->owning_graph() == &g_, n, fmt::format("input {} is a value of another graph", i));
+    check(v != nullptr, n, [&] { return fmt::format("input {} is null", i); });
+    check(v->owning_graph() == &g_, n, [&] { return fmt::format("input {} is a value of another graph", i); });
     bool listed = false;
     for (const Use& u : v->uses()) listed |= u.user == n && u.offset == i;
-    check(listed, n, fmt::format("input {} ({}) lacks the use in its use list", i, value_str(v)));
+    check(listed, n, [&] { return fmt::format("input {} ({}) lacks the use in its use list", i, value_str(v)); });
     if (visible_.count(v)) return;
     if (!defined_.count(v))
       fail(n, fmt::format("input {} ({}) is used before it is defined", i, value_str(v)));
@@ -112,16 +120,16 @@ class Verifier {
   void counts(const Node* n, size_t ins, size_t outs, size_t blocks) const {
     if (ins != SIZE_MAX)
       check(n->num_inputs() == ins, n,
-            fmt::format("expects {} inputs, got {}", ins, n->num_inputs()));
+            [&] { return fmt::format("expects {} inputs, got {}", ins, n->num_inputs()); });
     if (outs != SIZE_MAX)
       check(n->num_outputs() == outs, n,
-            fmt::format("expects {} outputs, got {}", outs, n->num_outputs()));
+            [&] { return fmt::format("expects {} outputs, got {}", outs, n->num_outputs()); });
     check(n->blocks().size() == blocks, n,
-          fmt::format("expects {} blocks, got {}", blocks, n->blocks().size()));
+          [&] { return fmt::format("expects {} blocks, got {}", blocks, n->blocks().size()); });
   }
   void fits(const Type& a, const Type& b, const Node* n, const std::string& what) const {
     check(is_subtype_of(a, b), n,
-          fmt::format("{} has type {}, which does not fit {}", what, ts(a), ts(b)));
+          [&] { return fmt::format("{} has type {}, which does not fit {}", what, ts(a), ts(b)); });
   }
 
   void kind_rules(const Node* n) {
@@ -135,19 +143,19 @@ class Verifier {
         check(n->has_attr("value"), n, "a constant needs a 'value' attribute");
         const std::string m = mismatch(n->output()->type(), n->attr("value"));
         check(m.empty(), n,
-              fmt::format("the value does not fit the type {}: {}", ts(n->output()->type()), m));
+              [&] { return fmt::format("the value does not fit the type {}: {}", ts(n->output()->type()), m); });
         return;
       }
       case Prim::If: {
         counts(n, 1, SIZE_MAX, 2);
         check(n->input(0)->type().kind() == TypeKind::Bool, n,
-              fmt::format("the condition has type {}, expected bool", ts(n->input(0)->type())));
+              [&] { return fmt::format("the condition has type {}, expected bool", ts(n->input(0)->type())); });
         for (size_t b = 0; b < 2; ++b) {
           const Block* blk = n->block(b);
-          check(blk->inputs().empty(), n, fmt::format("block{} of an if takes no inputs", b));
+          check(blk->inputs().empty(), n, [&] { return fmt::format("block{} of an if takes no inputs", b); });
           check(blk->outputs().size() == n->num_outputs(), n,
-                fmt::format("block{} returns {} values, the if has {} outputs", b,
-                            blk->outputs().size(), n->num_outputs()));
+                [&] { return fmt::format("block{} returns {} values, the if has {} outputs", b,
+                            blk->outputs().size(), n->num_outputs()); });
           for (size_t i = 0; i < n->num_outputs(); ++i)
             fits(blk->output(i)->type(), n->output(i)->type(), n,
                  fmt::format("output {} of block{}", i, b));
@@ -158,16 +166,16 @@ class Verifier {
         check(n->num_inputs() >= 1, n, "a loop takes a trip count and the carried values");
         counts(n, SIZE_MAX, n->num_inputs() - 1, 1);
         check(n->input(0)->type().kind() == TypeKind::Int, n,
-              fmt::format("the trip count has type {}, expected int", ts(n->input(0)->type())));
+              [&] { return fmt::format("the trip count has type {}, expected int", ts(n->input(0)->type())); });
         const Block* body = n->block(0);
         const size_t carried = n->num_inputs() - 1;
         check(body->inputs().size() == carried + 1, n,
-              fmt::format("the body takes {} inputs, expected the iteration number and {} "
+              [&] { return fmt::format("the body takes {} inputs, expected the iteration number and {} "
                           "carried values",
-                          body->inputs().size(), carried));
+                          body->inputs().size(), carried); });
         check(body->outputs().size() == carried, n,
-              fmt::format("the body returns {} values, expected {} carried values",
-                          body->outputs().size(), carried));
+              [&] { return fmt::format("the body returns {} values, expected {} carried values",
+                          body->outputs().size(), carried); });
         check(body->input(0)->type().kind() == TypeKind::Int, n,
               "the body's first input (the iteration number) must be an int");
         for (size_t i = 0; i < carried; ++i) {
@@ -183,11 +191,11 @@ class Verifier {
         counts(n, SIZE_MAX, SIZE_MAX, 1);
         const Block* sub = n->block(0);
         check(sub->inputs().size() == n->num_inputs(), n,
-              fmt::format("the sub-graph takes {} inputs, the node passes {}", sub->inputs().size(),
-                          n->num_inputs()));
+              [&] { return fmt::format("the sub-graph takes {} inputs, the node passes {}", sub->inputs().size(),
+                          n->num_inputs()); });
         check(sub->outputs().size() == n->num_outputs(), n,
-              fmt::format("the sub-graph returns {} values, the node has {} outputs",
-                          sub->outputs().size(), n->num_outputs()));
+              [&] { return fmt::format("the sub-graph returns {} values, the node has {} outputs",
+                          sub->outputs().size(), n->num_outputs()); });
         for (size_t i = 0; i < n->num_inputs(); ++i)
           fits(n->input(i)->type(), sub->input(i)->type(), n, fmt::format("input {}", i));
         for (size_t i = 0; i < n->num_outputs(); ++i)
@@ -201,8 +209,8 @@ class Verifier {
         counts(n, SIZE_MAX, 1, 0);
         const Type& t = n->output()->type();
         check(t.is_tuple() && t.elems().size() == n->num_inputs(), n,
-              fmt::format("the output has type {}, expected a tuple of {} elements", ts(t),
-                          n->num_inputs()));
+              [&] { return fmt::format("the output has type {}, expected a tuple of {} elements", ts(t),
+                          n->num_inputs()); });
         for (size_t i = 0; i < n->num_inputs(); ++i)
           fits(n->input(i)->type(), t.elems()[i], n, fmt::format("element {}", i));
         return;
@@ -211,8 +219,8 @@ class Verifier {
         counts(n, 1, SIZE_MAX, 0);
         const Type& t = n->input(0)->type();
         check(t.is_tuple() && t.elems().size() == n->num_outputs(), n,
-              fmt::format("the input has type {}, expected a tuple of {} elements", ts(t),
-                          n->num_outputs()));
+              [&] { return fmt::format("the input has type {}, expected a tuple of {} elements", ts(t),
+                          n->num_outputs()); });
         for (size_t i = 0; i < n->num_outputs(); ++i)
           fits(t.elems()[i], n->output(i)->type(), n, fmt::format("element {}", i));
         return;
@@ -220,7 +228,7 @@ class Verifier {
       case Prim::ListConstruct: {
         counts(n, SIZE_MAX, 1, 0);
         const Type& t = n->output()->type();
-        check(t.is_list(), n, fmt::format("the output has type {}, expected a list", ts(t)));
+        check(t.is_list(), n, [&] { return fmt::format("the output has type {}, expected a list", ts(t)); });
         for (size_t i = 0; i < n->num_inputs(); ++i)
           fits(n->input(i)->type(), t.elem(), n, fmt::format("element {}", i));
         return;
@@ -228,14 +236,14 @@ class Verifier {
       case Prim::ListUnpack: {
         counts(n, 1, SIZE_MAX, 0);
         const Type& t = n->input(0)->type();
-        check(t.is_list(), n, fmt::format("the input has type {}, expected a list", ts(t)));
+        check(t.is_list(), n, [&] { return fmt::format("the input has type {}, expected a list", ts(t)); });
         // The outputs may refine the element type (the list's length and its elements' types
         // are checked when the node runs), but must be compatible with it.
         for (size_t i = 0; i < n->num_outputs(); ++i)
           check(unify(t.elem(), n->output(i)->type()).has_value(), n,
-                fmt::format("element {} has type {}, which is incompatible with the list's "
+                [&] { return fmt::format("element {} has type {}, which is incompatible with the list's "
                             "element type {}",
-                            i, ts(n->output(i)->type()), ts(t.elem())));
+                            i, ts(n->output(i)->type()), ts(t.elem())); });
         return;
       }
     }
@@ -245,21 +253,21 @@ class Verifier {
     const ops::Schema& s = *n->schema();
     const ops::OpInfo& info = ops::op_info(n->kind().op());
     check(n->num_inputs() == s.params.size(), n,
-          fmt::format("expects {} inputs (schema {}), got {}", s.params.size(), info.schema,
-                      n->num_inputs()));
+          [&] { return fmt::format("expects {} inputs (schema {}), got {}", s.params.size(), info.schema,
+                      n->num_inputs()); });
     for (size_t i = 0; i < s.params.size(); ++i) {
       const Type& t = n->input(i)->type();
       check(accepts(s.params[i].type, t), n,
-            fmt::format("input {} ('{}') has type {}, expected {} (schema {})", i, s.params[i].name,
-                        ts(t), ops::arg_type_name(s.params[i].type), info.schema));
+            [&] { return fmt::format("input {} ('{}') has type {}, expected {} (schema {})", i, s.params[i].name,
+                        ts(t), ops::arg_type_name(s.params[i].type), info.schema); });
     }
     check(n->num_outputs() == s.returns.size(), n,
-          fmt::format("expects {} outputs (schema {}), got {}", s.returns.size(), info.schema,
-                      n->num_outputs()));
+          [&] { return fmt::format("expects {} outputs (schema {}), got {}", s.returns.size(), info.schema,
+                      n->num_outputs()); });
     for (size_t i = 0; i < s.returns.size(); ++i)
       check(accepts(s.returns[i], n->output(i)->type()), n,
-            fmt::format("output {} has type {}, expected {}", i, ts(n->output(i)->type()),
-                        ops::arg_type_name(s.returns[i])));
+            [&] { return fmt::format("output {} has type {}, expected {}", i, ts(n->output(i)->type()),
+                        ops::arg_type_name(s.returns[i])); });
     check(n->blocks().empty(), n, "an op takes no blocks");
   }
 

@@ -378,4 +378,16 @@ std::string explain(const CompiledFunction& f) {
   return r;
 }
 
+namespace compile_detail {
+void bad_arity(size_t got) {
+  KILN_CHECK(false,
+             "[jit.compile] got a call with {} tensor(s), expected as many as the compiled "
+             "function takes (a compiled function takes 0 to 8 Tensors).",
+             got);
+  std::abort();  // unreachable: KILN_CHECK(false) throws
+}
+}  // namespace compile_detail
+
+void clear_kernel_cache() { runtime::KernelCache::get().clear(); }
+
 }  // namespace kiln::jit

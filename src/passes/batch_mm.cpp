@@ -50,17 +50,27 @@ bool only_op_users(const Value* v) {
   return true;
 }
 
-// Destroys n when nothing reads its outputs, then the producers of its inputs that became
-// unused (so a rewritten cat cannot match again).
+// Destroys n when nothing reads its outputs, then the producers (in n's block) that only n and
+// other such nodes read, so a rewritten cat cannot match again. Marks first, then destroys
+// users before producers: a producer may feed n twice or through two paths.
 void erase_dead(Node* n) {
-  if (!pure(n)) return;
-  for (const Value* out : n->outputs())
-    if (out->has_uses()) return;
-  std::vector<Node*> producers;
-  for (Value* in : n->inputs()) producers.push_back(in->node());
-  n->destroy();
-  for (Node* p : producers)
-    if (p->kind() != ir::NodeKind(Prim::Param)) erase_dead(p);
+  Block* b = n->owning_block();
+  std::unordered_set<Node*> dead;
+  std::vector<Node*> work = {n};
+  while (!work.empty()) {
+    Node* m = work.back();
+    work.pop_back();
+    if (dead.count(m) || m->owning_block() != b || m->kind().is(Prim::Param) || !pure(m))
+      continue;
+    bool unused = true;
+    for (const Value* out : m->outputs())
+      for (const ir::Use& u : out->uses()) unused = unused && dead.count(u.user) > 0;
+    if (!unused) continue;
+    dead.insert(m);
+    for (Value* in : m->inputs()) work.push_back(in->node());
+  }
+  for (Node* m : b->reverse_nodes())
+    if (dead.count(m)) m->destroy();
 }
 
 // Builds new nodes just before `before`, typing each by the shape rules.
@@ -311,7 +321,8 @@ class CatPusher {
     for (Node* n : b->nodes()) {
       auto c = as_cat(n);
       if (!c) continue;
-      if (consecutive_slices(*c) || through_elementwise(*c)) changed = true;
+      if (consecutive_slices(*c) || consecutive_selects(*c) || through_elementwise(*c))
+        changed = true;
     }
   }
 
@@ -340,6 +351,39 @@ class CatPusher {
     Value* r = base;
     if (!(start == 0 && end == (*bs)[c.dim])) r = Emitter(c.node).slice(base, c.dim, start, end);
     out->replace_all_uses_with(r);
+    erase_dead(c.node);
+    return true;
+  }
+
+  // cat_d(select(x, d, i0), select(x, d, i0 + 1), ...) of a contiguous x -> a view of x's
+  // rows i0.. with dims d and d + 1 merged (a sequence's steps stacked back into one matrix).
+  bool consecutive_selects(const CatView& c) {
+    Value* base = nullptr;
+    int64_t first = 0;
+    for (size_t i = 0; i < c.elems.size(); ++i) {
+      Node* s = c.elems[i]->node();
+      if (!is_op(s, OpKind::Select)) return false;
+      const auto dim = detail::constant_int(s->input(1)), index = detail::constant_int(s->input(2));
+      const auto bs = static_sizes(s->input(0));
+      if (!dim || !index || !bs || bs->size() != c.sizes.size() + 1) return false;
+      const int64_t rank = static_cast<int64_t>(bs->size());
+      const int64_t d = *dim < 0 ? *dim + rank : *dim;
+      const int64_t at = *index < 0 ? *index + (*bs)[d] : *index;
+      if (d != c.dim || (i > 0 && (s->input(0) != base || at != first + static_cast<int64_t>(i))))
+        return false;
+      if (i == 0) base = s->input(0), first = at;
+    }
+    const ir::TensorType& bt = base->type().tensor();
+    if (bt.contiguity != ir::Contiguity::Contiguous) return false;
+    Value* out = c.node->output();
+    if (!only_op_users(out)) return false;
+    if (detail::reaches_graph_output(out) && detail::may_alias_input(base)) return false;
+    const auto bs = *static_sizes(base);
+    Emitter e(c.node);
+    Value* rows = base;
+    const int64_t n = static_cast<int64_t>(c.elems.size());
+    if (!(first == 0 && n == bs[c.dim])) rows = e.slice(base, c.dim, first, first + n);
+    out->replace_all_uses_with(e.view(rows, c.sizes));
     erase_dead(c.node);
     return true;
   }

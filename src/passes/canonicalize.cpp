@@ -7,6 +7,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "kiln/passes/shape_rules.h"
 #include "passes/pass_util.h"
 
 namespace kiln::passes {
@@ -114,7 +115,10 @@ class Canonicalizer {
         expand(n);
         return;
       case OpKind::Slice:
-        whole_slice(n);
+        whole_slice(n) || view_of_elementwise(n);
+        return;
+      case OpKind::Select:
+        view_of_elementwise(n);
         return;
       case OpKind::Cast:
         if (dtype_of(n->input(0)) && detail::constant_of(n->input(1)) &&
@@ -261,15 +265,78 @@ class Canonicalizer {
   }
 
   // slice(x, d, 0, end, 1) covering the whole dim -> x.
-  void whole_slice(Node* n) {
+  bool whole_slice(Node* n) {
     const auto dim = detail::constant_int(n->input(1)), start = detail::constant_int(n->input(2)),
                end = detail::constant_int(n->input(3)), step = detail::constant_int(n->input(4));
     const auto in = static_sizes(n->input(0));
-    if (!dim || !start || !end || !step || !in || in->empty() || *start != 0 || *step != 1) return;
+    if (!dim || !start || !end || !step || !in || in->empty() || *start != 0 || *step != 1)
+      return false;
     const int64_t rank = static_cast<int64_t>(in->size());
-    if (*dim < -rank || *dim >= rank) return;
+    if (*dim < -rank || *dim >= rank) return false;
     const int64_t size = (*in)[*dim < 0 ? *dim + rank : *dim];
-    if (*end >= size) forward(n, n->input(0), false);
+    return *end >= size && forward(n, n->input(0), false);
+  }
+
+  // slice / select of an elementwise result read only through such views -> the op on the
+  // same view of each operand (an operand broadcast along the dim is kept, or has its size-1
+  // dim selected away). Each element is computed from the same values, so the result is the
+  // same bit for bit; the full result is never materialised, and a kernel after a library call
+  // reads the call's pieces (an LSTM's gates chunked after the matmuls) directly.
+  //   before: %g = add(%a, %b); %i = slice(%g, %one, %zero, %h, %one)
+  //   after:  %ai = slice(%a, %one, %zero, %h, %one); %bi = slice(%b, ...); %i = add(%ai, %bi)
+  bool view_of_elementwise(Node* n) {
+    Value* e = n->input(0);
+    const Node* f = e->node();
+    if (!f->kind().is_op() || f->num_outputs() != 1 || !f->blocks().empty() ||
+        detail::draws_random(f) || !ops::op_info(f->kind().op()).is_elementwise())
+      return false;
+    const auto sizes = static_sizes(e);
+    const auto dim = detail::constant_int(n->input(1));
+    if (!sizes || sizes->empty() || !dim || !static_sizes(n->output())) return false;
+    const int64_t rank = static_cast<int64_t>(sizes->size());
+    if (*dim < -rank || *dim >= rank) return false;
+    const int64_t d = *dim < 0 ? *dim + rank : *dim;
+    for (const ir::Use& u : e->uses())
+      if (!is_op(u.user, OpKind::Slice) && !is_op(u.user, OpKind::Select)) return false;
+    if (detail::layout_observed(n->output())) return false;
+    const bool select = is_op(n, OpKind::Select);
+    ir::Graph& g = *n->owning_graph();
+    std::vector<Value*> inputs = f->inputs();
+    std::vector<Node*> added;
+    for (Value*& y : inputs) {
+      if (!y->type().is_tensor()) continue;
+      const auto ys = static_sizes(y);
+      if (!ys) {
+        for (Node* a : added) a->destroy();
+        return false;
+      }
+      const int64_t yd = d - (rank - static_cast<int64_t>(ys->size()));
+      if (yd < 0 || ((*ys)[yd] == 1 && !select)) continue;  // broadcast along d: as it is
+      std::vector<Value*> args = {y, constant(n, IValue(yd))};
+      if (select)
+        args.push_back((*ys)[yd] == 1 ? constant(n, IValue(int64_t{0})) : n->input(2));
+      else
+        args.insert(args.end(), {n->input(2), n->input(3), n->input(4)});
+      Node* v = g.create(n->kind(), args, {ir::tensor_type()});
+      v->insert_before(n);
+      v->output()->set_type(infer_output_types(v).at(0));
+      added.push_back(v);
+      y = v->output();
+    }
+    Node* r = g.create(f->kind(), inputs, {ir::tensor_type()});
+    r->insert_before(n);
+    r->output()->set_type(infer_output_types(r).at(0));
+    if (static_sizes(r->output()) != static_sizes(n->output()) ||
+        dtype_of(r->output()) != dtype_of(n->output()) ||
+        !detail::can_substitute(n->output(), r->output())) {
+      r->destroy();
+      for (auto it = added.rbegin(); it != added.rend(); ++it) (*it)->destroy();
+      return false;
+    }
+    n->output()->replace_all_uses_with(r->output());
+    n->destroy();
+    changed = true;
+    return true;
   }
 
   // tuple_unpack(tuple_construct(a, b)) -> a, b; the same for lists of the right length.

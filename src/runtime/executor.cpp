@@ -10,7 +10,10 @@
 #include <llvm/IR/Module.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
+#include <exception>
+#include <thread>
 #include <unordered_map>
 
 #include "core/sha256.h"
@@ -123,6 +126,7 @@ struct Executor::Plan {
     std::vector<int> frees;  // slots whose last use (in this block) is this step
     // kernels
     std::shared_ptr<FusedKernel> kernel;
+    int pending = -1;  // while lowering: index into Lowerer::pending (kernel not built yet)
     std::shared_ptr<GroupLowering> lowering;
     std::vector<int> buffers;  // per output: workspace buffer id, or -1 (fresh each call)
     // nested blocks (if: then, else; loop: body)
@@ -267,14 +271,86 @@ struct Lowerer {
       const size_t nops = spec.program.outputs.size() + spec.program.inputs.size();
       spec.access.assign(nops, codegen::llvm::Access::Contiguous);
     }
+    ++stats.fused_kernels;
+    if (!(options.autotune && have_examples)) {
+      // Built later, all at once and in parallel (build_pending).
+      st.pending = static_cast<int>(pending.size());
+      pending.push_back(std::move(spec));
+      return;
+    }
     int source = 0;
     double ms = 0;
-    if (options.autotune && have_examples) {
-      st.kernel = autotune(spec, *st.lowering, ex, &source, &ms);
-    } else {
-      st.kernel = KernelCache::get().kernel(spec, options, &source, &ms);
+    st.kernel = autotune(spec, *st.lowering, ex, &source, &ms);
+    count_kernel(source, ms);
+    (void)g;
+  }
+
+  // The kernels of every group, compiled (or loaded) concurrently, one thread per core: LLVM
+  // is the bulk of a first compile and kernels are independent. A spec appearing several times
+  // (an unrolled loop's body) is built once. The stage times are wall times of the phase.
+  std::vector<KernelSpec> pending;
+  void build_pending(Executor::Plan& plan) {
+    if (pending.empty()) return;
+    std::vector<size_t> first_of(pending.size());
+    std::vector<size_t> unique;
+    {
+      std::unordered_map<std::string, size_t> seen;
+      for (size_t i = 0; i < pending.size(); ++i) {
+        auto [it, inserted] = seen.emplace(pending[i].key(), i);
+        first_of[i] = it->second;
+        if (inserted) unique.push_back(i);
+      }
     }
-    ++stats.fused_kernels;
+    std::vector<std::shared_ptr<FusedKernel>> built(pending.size());
+    std::vector<int> source(pending.size(), 0);
+    std::vector<std::exception_ptr> errors(pending.size());
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+      for (size_t j; (j = next.fetch_add(1)) < unique.size();) {
+        const size_t i = unique[j];
+        double ms = 0;
+        try {
+          built[i] = KernelCache::get().kernel(pending[i], options, &source[i], &ms);
+        } catch (...) {
+          errors[i] = std::current_exception();
+        }
+      }
+    };
+    const auto t0 = std::chrono::steady_clock::now();
+    const size_t nthreads =
+        std::min<size_t>(unique.size(), std::max(1u, std::thread::hardware_concurrency()));
+    std::vector<std::thread> threads;
+    for (size_t t = 1; t < nthreads; ++t) threads.emplace_back(work);
+    work();
+    for (std::thread& t : threads) t.join();
+    const double wall = ms_since(t0);
+    for (const std::exception_ptr& e : errors)
+      if (e) std::rethrow_exception(e);
+    bool compiled = false;
+    for (size_t i = 0; i < pending.size(); ++i) {
+      if (first_of[i] != i) {
+        built[i] = built[first_of[i]];
+        source[i] = 0;  // the same kernel again
+      }
+      compiled = compiled || source[i] == 2;
+      count_kernel(source[i], 0);
+    }
+    (compiled ? stats.codegen_ms : stats.load_ms) += wall;
+    assign_pending(plan, built);
+    pending.clear();
+  }
+  static void assign_pending(Executor::Plan& plan,
+                             const std::vector<std::shared_ptr<FusedKernel>>& built) {
+    for (Executor::Plan::Step& st : plan.steps) {
+      if (st.pending >= 0) {
+        st.kernel = built[static_cast<size_t>(st.pending)];
+        st.pending = -1;
+      }
+      for (auto& b : st.blocks) assign_pending(*b, built);
+    }
+  }
+
+  void count_kernel(int source, double ms) {
     if (source == 0) ++stats.kernels_from_memory;
     if (source == 1) {
       ++stats.kernels_from_disk;
@@ -284,7 +360,6 @@ struct Lowerer {
       ++stats.kernels_compiled;
       stats.codegen_ms += ms;
     }
-    (void)g;
   }
 
   // max-autotune: candidate vector widths, each timed on the example inputs; the winner is
@@ -610,6 +685,7 @@ Executor::Executor(std::unique_ptr<ir::Graph> g, const std::vector<IValue>& exam
     lw.examples = std::move(env);
   }
   plan_ = lw.block(graph_->block(), *graph_);
+  lw.build_pending(*plan_);
   lw.plan_buffers(*plan_, graph_->block());
   auto* impl = new ExecutorImpl();  // freed in ~Executor
   impl->state.constants = std::move(lw.constants);

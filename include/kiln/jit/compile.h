@@ -96,6 +96,11 @@ class CompiledFunction {
 /// every stage.
 std::string explain(const CompiledFunction& f);
 
+/// Drops the compiled kernels held in memory by every compiled function's process-wide kernel
+/// cache (entries already built keep theirs; the disk cache is untouched), so the next new
+/// signature compiles or loads from disk as in a fresh process. For tests and benchmarks.
+void clear_kernel_cache();
+
 namespace compile_detail {
 template <typename R>
 R from_ivalue(const IValue& v) {
@@ -113,11 +118,13 @@ R from_ivalue(const IValue& v) {
     }(std::make_index_sequence<std::tuple_size_v<R>>{});
   }
 }
+/// Throws kiln::Error: a compiled function was called with a number of tensors it does not take.
+[[noreturn]] void bad_arity(size_t got);
 template <typename F, size_t... I>
 IValue call_n(F& f, const std::vector<IValue>& in, std::index_sequence<I...>) {
   return trace_detail::to_output(f(in[I].toTensor()...));
 }
-// Calls f with as many tensors as the call got (up to 6), when f takes that many.
+// Calls f with as many tensors as the call got (up to 8), when f takes that many.
 template <typename F>
 IValue call_any(F& f, const std::vector<IValue>& in) {
   auto try_n = [&]<size_t N>(std::integral_constant<size_t, N>) -> std::optional<IValue> {
@@ -128,8 +135,8 @@ IValue call_any(F& f, const std::vector<IValue>& in) {
   std::optional<IValue> r;
   [&]<size_t... N>(std::index_sequence<N...>) {
     ((r = r ? r : try_n(std::integral_constant<size_t, N>{})), ...);
-  }(std::make_index_sequence<7>{});
-  if (!r) trace_detail::check_arity(static_cast<size_t>(-1), in.size());
+  }(std::make_index_sequence<9>{});
+  if (!r) bad_arity(in.size());
   return *r;
 }
 }  // namespace compile_detail

@@ -1,0 +1,33 @@
+// Shared by the benchmarks: the thread setting and the STREAM-style copy floor.
+#pragma once
+
+#include <benchmark/benchmark.h>
+#include <kiln/kiln.h>
+
+#include <algorithm>
+#include <cstring>
+#include <thread>
+
+namespace kiln::bench {
+
+/// state.range(0) = threads (0: one per core).
+inline void set_threads(const benchmark::State& state) {
+  const int n = static_cast<int>(state.range(0));
+  kiln::set_num_threads(
+      n > 0 ? n : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+}
+
+/// One read and one write of n floats into a fresh tensor, chunked over the thread pool like
+/// the kernels: the memory-bandwidth floor of an elementwise op on n floats.
+inline kiln::Tensor stream_copy(const kiln::Tensor& x) {
+  const int64_t n = x.numel();
+  Tensor out = kiln::empty({n});
+  const float* src = x.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  kiln::parallel_for(0, n, 32768, [&](int64_t begin, int64_t end) {
+    std::memcpy(dst + begin, src + begin, static_cast<size_t>(end - begin) * sizeof(float));
+  });
+  return out;
+}
+
+}  // namespace kiln::bench
