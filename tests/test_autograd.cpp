@@ -3,6 +3,8 @@
 // through views), custom Functions, and the error paths. Formulas per op: test_gradcheck.cpp.
 #include <cmath>
 
+#include "tensor/backward_kernels.h"
+#include "tensor/onednn.h"
 #include "test_util.h"
 
 namespace kiln::testing {
@@ -417,4 +419,169 @@ TEST(Autograd, TrainsALinearModel) {
 }
 
 }  // namespace
+// ---- fused backward kernels (src/tensor/backward_kernels.h) -----------------------------------
+// Each must give what its primitive spelling gives (the spelling is what create_graph records).
+
+TEST(FusedBackward, ReluBackwardEqualsItsWhereSpelling) {
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  for (ScalarType dt : {kFloat, kDouble, kHalf, kBFloat16}) {
+    for (std::vector<int64_t> sizes :
+         {std::vector<int64_t>{}, {0}, {1}, {7}, {33}, {1025}, {3, 5}, {2, 3, 17}}) {
+      SCOPED_TRACE(::testing::Message() << dtype_name(dt) << " " << shape_str(sizes));
+      Tensor r = relu(random_tensor(sizes, dt, -2, 2));
+      if (r.numel() > 2) {
+        r.view({-1}).index_put_({0}, nan);
+        r.view({-1}).index_put_({1}, -0.0);
+      }
+      for (Tensor g : {random_tensor(sizes, dt), non_contiguous(random_tensor(sizes, dt)),
+                       full({}, 3.0, TensorOptions(dt)).expand(sizes)}) {
+        Tensor want = where(gt(r, 0), g, 0.0);
+        Tensor got = detail::relu_backward(g, r);
+        ASSERT_TRUE(got.defined());
+        EXPECT_EQ(got.dtype(), want.dtype());
+        EXPECT_TRUE(close(got, want, 0, 0));
+        EXPECT_TRUE(close(detail::relu_backward(g, non_contiguous(r)), want, 0, 0));
+      }
+    }
+  }
+  // Mixed dtypes are left to the spelling.
+  EXPECT_FALSE(detail::relu_backward(zeros({3}), zeros({3}, kDouble)).defined());
+}
+
+TEST(FusedBackward, ReluGradientsWithAndWithoutCreateGraph) {
+  Tensor x = random_tensor({4, 9}, kFloat).requires_grad_();
+  Tensor g = random_tensor({4, 9}, kFloat);
+  Tensor y = relu(x);
+  Tensor fast = autograd::grad({y}, {x}, {g}, true)[0];
+  EXPECT_TRUE(close(fast, where(gt(x.detach(), 0), g, 0.0), 0, 0));
+  EXPECT_FALSE(fast.requires_grad());
+  // create_graph with a gradient that requires grad: the recorded where(), differentiable in g.
+  Tensor gr = g.clone().requires_grad_();
+  Tensor recorded = autograd::grad({y}, {x}, {gr}, true, true)[0];
+  EXPECT_TRUE(close(recorded, fast, 0, 0));
+  ASSERT_TRUE(recorded.requires_grad());
+  EXPECT_TRUE(close(autograd::grad({recorded.sum()}, {gr})[0], gt(x.detach(), 0).to(kFloat), 0, 0));
+}
+
+// conv2d's gradients from oneDNN's backward primitives (taken when nothing records) against
+// the im2col/col2im formula (taken under create_graph), float32.
+TEST(FusedBackward, Conv2dOneDnnBackwardMatchesTheIm2colFormula) {
+  struct ConvCase {
+    std::vector<int64_t> x, w;
+    bool bias;
+    std::vector<int64_t> stride, padding, dilation;
+    int64_t groups;
+  };
+  const ConvCase cases[] = {
+      {{256, 1, 8, 8}, {16, 1, 3, 3}, true, {1}, {1}, {1}, 1},
+      {{32, 16, 4, 4}, {32, 16, 3, 3}, true, {1}, {1}, {1}, 1},
+      {{2, 3, 11, 9}, {5, 3, 3, 2}, false, {2, 1}, {1, 0}, {1, 2}, 1},
+      {{3, 4, 7, 7}, {6, 2, 3, 3}, true, {1}, {2}, {2}, 2},
+      {{2, 6, 5, 6}, {6, 1, 3, 3}, false, {1}, {1}, {1}, 6},
+      {{4, 5, 5}, {3, 4, 2, 2}, true, {1}, {0}, {1}, 1},  // unbatched
+      {{1, 2, 3, 3}, {4, 2, 3, 3}, true, {2}, {0}, {1}, 1},
+  };
+  for (const ConvCase& c : cases) {
+    for (int layout = 0; layout < 2; ++layout) {
+      SCOPED_TRACE(::testing::Message() << "x " << shape_str(c.x) << " w " << shape_str(c.w)
+                                      << " groups " << c.groups << " layout " << layout);
+      Tensor x0 = random_tensor(c.x, kFloat);
+      // layout 1: channels-last input and a non-contiguous gradient
+      if (layout == 1 && x0.dim() == 4)
+        x0 = x0.permute({0, 2, 3, 1}).contiguous().permute({0, 3, 1, 2});
+      Tensor x = x0.requires_grad_();
+      Tensor w = random_tensor(c.w, kFloat).requires_grad_();
+      Tensor b = c.bias ? random_tensor({c.w[0]}, kFloat).requires_grad_() : Tensor();
+      Tensor y = conv2d(x, w, b, c.stride, c.padding, c.dilation, c.groups);
+      Tensor g = random_tensor(y.sizes(), kFloat);
+      if (layout == 1) g = non_contiguous(g);
+      variable_list in = c.bias ? variable_list{x, w, b} : variable_list{x, w};
+      const size_t cached = onednn::cache_size();
+      variable_list fast = autograd::grad({y}, in, {g}, true);
+      // (layout 1 reuses layout 0's primitives: the kernel takes contiguous NCHW copies)
+      if (layout == 0) {
+        EXPECT_GT(onednn::cache_size(), cached) << "the oneDNN backward primitives were not used";
+      }
+      variable_list recorded = autograd::grad({y}, in, {g}, true, true);
+      for (size_t i = 0; i < in.size(); ++i) {
+        ASSERT_TRUE(fast[i].defined());
+        EXPECT_EQ(fast[i].sizes().vec(), in[i].sizes().vec());
+        EXPECT_TRUE(close(fast[i], recorded[i].detach(), 1e-4, 1e-4)) << "gradient " << i;
+      }
+    }
+  }
+  // Only the input's gradient, and only the weight's.
+  Tensor x = random_tensor({2, 3, 6, 6}, kFloat).requires_grad_();
+  Tensor w = random_tensor({4, 3, 3, 3}, kFloat).requires_grad_();
+  Tensor y = conv2d(x, w, Tensor(), 1, 1);
+  Tensor g = random_tensor(y.sizes(), kFloat);
+  EXPECT_TRUE(close(autograd::grad({y}, {x}, {g}, true)[0],
+                    autograd::grad({y}, {x}, {g}, true, true)[0].detach(), 1e-4, 1e-4));
+  EXPECT_TRUE(close(autograd::grad({y}, {w}, {g}, true)[0],
+                    autograd::grad({y}, {w}, {g}, true, true)[0].detach(), 1e-4, 1e-4));
+  // An empty batch and float64 take the formula.
+  Tensor xe = random_tensor({0, 3, 6, 6}, kFloat).requires_grad_();
+  Tensor ye = conv2d(xe, w, Tensor(), 1, 1);
+  variable_list ge = autograd::grad({ye}, {xe, w}, {zeros(ye.sizes())});
+  EXPECT_EQ(ge[0].sizes().vec(), xe.sizes().vec());
+  EXPECT_TRUE(close(ge[1], zeros(w.sizes()), 0, 0));
+  Tensor xd = random_tensor({2, 3, 5, 5}, kDouble).requires_grad_();
+  Tensor wd = random_tensor({2, 3, 3, 3}, kDouble).requires_grad_();
+  Tensor yd = conv2d(xd, wd);
+  Tensor gd = random_tensor(yd.sizes(), kDouble);
+  variable_list fd = autograd::grad({yd}, {xd, wd}, {gd}, true);
+  variable_list rd = autograd::grad({yd}, {xd, wd}, {gd}, true, true);
+  EXPECT_TRUE(close(fd[0], rd[0].detach(), 0, 0));
+  EXPECT_TRUE(close(fd[1], rd[1].detach(), 0, 0));
+}
+
+// ---- AccumulateGrad takes a leaf's first gradient without a copy when nothing else sees it ---
+TEST(Autograd, FirstGradientIsStolenOnlyWhenUnshared) {
+  // A fresh gradient (mul's output) becomes .grad() as is: correct values, and later
+  // accumulation adds into it.
+  Tensor x = leaf({3}), w = leaf({3});
+  (x * w).sum().backward();
+  EXPECT_TRUE(close(x.grad(), w.detach(), 0, 0));
+  (x * w).sum().backward();
+  EXPECT_TRUE(close(x.grad(), w.detach() * 2, 0, 0));
+
+  // The caller's gradient tensor is never taken: it stays the caller's.
+  Tensor l = leaf({4});
+  Tensor given = random_tensor({4}, kDouble);
+  l.backward(given);
+  EXPECT_NE(l.grad().data_ptr(), given.data_ptr());
+  given.fill_(0);
+  EXPECT_FALSE(close(l.grad(), given, 0, 0));
+
+  // A view of the caller's gradient (view's backward reshapes) is not taken either.
+  Tensor v = leaf({2, 3});
+  Tensor gv = random_tensor({6}, kDouble);
+  v.view({6}).backward(gv);
+  EXPECT_NE(v.grad().data_ptr(), gv.data_ptr());
+  EXPECT_TRUE(close(v.grad(), gv.view({2, 3}), 0, 0));
+
+  // A gradient a hook kept is copied.
+  Tensor h = leaf({3});
+  Tensor kept;
+  h.register_hook([&](const Tensor& g) { kept = g; });
+  (h * 2).sum().backward();
+  EXPECT_NE(h.grad().data_ptr(), kept.data_ptr());
+  kept.fill_(0);
+  EXPECT_TRUE(close(h.grad(), full({3}, 2.0, kDouble), 0, 0));
+
+  // The same gradient reaching two leaves (add's backward passes it through): each leaf gets
+  // its own memory.
+  Tensor a = leaf({3}), b = leaf({3});
+  (a + b).backward(ones({3}, kDouble) * 5);
+  EXPECT_NE(a.grad().data_ptr(), b.grad().data_ptr());
+  a.mutable_grad().fill_(0);
+  EXPECT_TRUE(close(b.grad(), full({3}, 5.0, kDouble), 0, 0));
+
+  // A gradient that is an expanded view (sum's backward) is materialised contiguous.
+  Tensor e = leaf({2, 3});
+  e.sum().backward();
+  EXPECT_TRUE(e.grad().is_contiguous());
+  EXPECT_TRUE(close(e.grad(), ones({2, 3}, kDouble), 0, 0));
+}
+
 }  // namespace kiln::testing
