@@ -2,6 +2,7 @@
 // round trips of tensors of every dtype, modules (parameters and buffers) and optimizer state
 // (training resumes identically), and every failure: truncation, flipped bytes, a wrong magic
 // or version, trailing bytes, missing entries and wrong shapes, each a clear kiln::Error.
+#include <unistd.h>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -17,11 +18,21 @@ using testing::random_tensor;
 using testing::to_vector;
 namespace F = nn::functional;
 
-// A fresh file path under the test's temporary directory, removed at destruction.
+// A fresh file path under the test's temporary directory, removed at destruction. ctest runs
+// the parameterised cases as separate processes in parallel, so the path carries the pid and the
+// running test's full name: two cases never share a file.
 struct TempFile {
   std::string path;
-  explicit TempFile(const std::string& name)
-      : path(::testing::TempDir() + "kiln_" + name + ".kiln") {}
+  explicit TempFile(const std::string& name) : path(make_path(name)) {}
+  static std::string make_path(const std::string& name) {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    std::string test = info != nullptr ? std::string(info->test_suite_name()) + "." + info->name()
+                                       : std::string("none");
+    for (char& c : test)
+      if (c == '/') c = '_';
+    return ::testing::TempDir() + "kiln_" + name + "_" + test + "_" +
+           std::to_string(static_cast<long>(::getpid())) + ".kiln";
+  }
   ~TempFile() { std::remove(path.c_str()); }
 };
 

@@ -15,6 +15,7 @@
 #include "kiln/indexing.h"
 #include "kiln/ir/ir.h"
 #include "kiln/ivalue.h"
+#include "kiln/jit/compile.h"
 #include "kiln/jit/trace.h"
 #include "kiln/nn/functional.h"
 #include "kiln/nn/nn.h"

@@ -7,6 +7,7 @@
 #include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
 
+#include "codegen/llvm/emit_ops.h"
 #include "codegen/llvm/vector_math.h"
 #include "kiln/core/thread_pool.h"
 #include "kiln/functions.h"
@@ -65,41 +66,6 @@ ScalarType ElementwiseExpr::output_dtype() const {
 
 // ---- emission ------------------------------------------------------------------------------
 namespace {
-
-template <class F, class... A>
-Val apply(ops::OpKind op, F f, const A&... args) {
-  if constexpr (std::is_invocable_v<F, A...>) {
-    return Val(f(args...));
-  } else {
-    KILN_FAIL("[codegen] {} has no LLVM lowering", ops::op_info(op).name);
-  }
-}
-
-// A mask operand (a comparison's result) enters arithmetic as 0/1 of the kernel type, as a bool
-// tensor promotes in eager mode.
-Val numeric(const Val& v, const Val& like) { return v.is_mask() ? mask_to(v, like) : v; }
-
-Val emit_unary(ops::OpKind op, const Val& a) {
-  switch (op) {
-#define KILN_UNARY_OP(Name, fn, rule, traits) \
-  case ops::OpKind::Name:                     \
-    return apply(op, ops::scalar::Name{}, a);
-#include "kiln/ops/ops.def"
-    default:
-      KILN_FAIL("[codegen] {} is not a unary op", ops::op_info(op).name);
-  }
-}
-
-Val emit_binary(ops::OpKind op, const Val& a, const Val& b) {
-  switch (op) {
-#define KILN_BINARY_OP(Name, fn, rule, traits) \
-  case ops::OpKind::Name:                      \
-    return apply(op, ops::scalar::Name{}, a, b);
-#include "kiln/ops/ops.def"
-    default:
-      KILN_FAIL("[codegen] {} is not a binary op", ops::op_info(op).name);
-  }
-}
 
 // Computes the expression on loaded inputs (all of one type); the result is a value or a mask.
 Val emit_expr(const ElementwiseExpr& expr, const std::vector<Val>& inputs) {

@@ -1,0 +1,18 @@
+// Emission of one elementwise primitive of the op table on Vals: the op's ops::scalar functor
+// (src/ops/scalar_ops.h) instantiated with Val, through an X-macro over ops.def, so codegen keeps
+// no op list of its own. Shared by every kernel emitter.
+#pragma once
+
+#include "codegen/llvm/val.h"
+#include "kiln/ops/op_kind.h"
+
+namespace kiln::codegen::llvm {
+
+/// Emits unary row op on a (throws kiln::Error when the functor cannot take a Val).
+Val emit_unary(ops::OpKind op, const Val& a);
+/// Emits binary row op on a and b (both of one type).
+Val emit_binary(ops::OpKind op, const Val& a, const Val& b);
+/// A mask operand (a comparison's result) as 0/1 of like's type, as a bool tensor promotes.
+Val numeric(const Val& v, const Val& like);
+
+}  // namespace kiln::codegen::llvm

@@ -1,0 +1,1067 @@
+// Fusion groups to kernels: the program builder (IR block -> KernelProgram with eager's dtypes),
+// the LLVM emitter (a vector loop over contiguous/broadcast operands with a masked tail, vector
+// accumulators for reductions along the loop, read-modify-write accumulators otherwise, and a
+// scalar strided loop for any other layout), and the launcher (coalesced dims, outer dims split
+// across the thread pool only where no two tasks touch one accumulator).
+#include "codegen/llvm/fusion_kernel.h"
+
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+#include "codegen/llvm/emit_ops.h"
+#include "codegen/llvm/vector_math.h"
+#include "kiln/core/thread_pool.h"
+#include "kiln/functions.h"
+#include "kiln/ir/printer.h"
+#include "kiln/ops/call.h"
+#include "kiln/ops/schema.h"
+
+namespace kiln::codegen::llvm {
+namespace ll = ::llvm;
+using Instr = KernelProgram::Instr;
+using ops::OpKind;
+
+// ---- the program ---------------------------------------------------------------------------
+
+std::string KernelProgram::str() const {
+  std::string s = "inputs";
+  for (ScalarType t : inputs) s += fmt::format(" {}", dtype_name(t));
+  s += "\n";
+  for (size_t i = 0; i < instrs.size(); ++i) {
+    const Instr& in = instrs[i];
+    s += fmt::format("%{} : {} = ", i, dtype_name(in.dtype));
+    switch (in.kind) {
+      case Instr::Kind::Load:
+        s += fmt::format("load {}\n", in.input);
+        break;
+      case Instr::Kind::Const:
+        s += in.is_float_const ? fmt::format("const {:a}\n", in.fvalue)
+                               : fmt::format("const {}{}\n", in.ivalue, in.is_bool_const ? "b" : "");
+        break;
+      case Instr::Kind::Op:
+        s += fmt::format("{}[{}]", ops::op_info(in.op).name, dtype_name(in.compute));
+        for (int a : in.args) s += fmt::format(" %{}", a);
+        s += "\n";
+        break;
+    }
+  }
+  for (const Output& o : outputs)
+    s += fmt::format("out %{} {} {} {}\n", o.instr, dtype_name(o.dtype),
+                     o.reduce ? ops::op_info(*o.reduce).name : "store", dtype_name(o.acc));
+  return s;
+}
+
+bool KernelProgram::has_reductions() const {
+  for (const Output& o : outputs)
+    if (o.reduce) return true;
+  return false;
+}
+
+std::string KernelSpec::key() const {
+  std::string s = program.str() + "access";
+  for (Access a : access) s += a == Access::Contiguous ? " c" : a == Access::Broadcast ? " b" : " s";
+  return s + fmt::format("\nlanes {}\n", lanes);
+}
+
+namespace {
+
+bool supported_dtype(ScalarType t) {
+  return t == kFloat || t == kDouble || t == kInt || t == kLong || t == kBool;
+}
+
+// Ops whose functor is right for integer (and, for the logical ones, bool) values.
+bool integer_ok(OpKind k) {
+  switch (k) {
+    case OpKind::Neg: case OpKind::Abs: case OpKind::Sign: case OpKind::Relu:
+    case OpKind::Floor: case OpKind::Ceil: case OpKind::Round:
+    case OpKind::Add: case OpKind::Sub: case OpKind::Mul: case OpKind::Maximum:
+    case OpKind::Minimum: case OpKind::Eq: case OpKind::Ne: case OpKind::Lt: case OpKind::Le:
+    case OpKind::Gt: case OpKind::Ge: case OpKind::LogicalAnd: case OpKind::LogicalOr:
+    case OpKind::LogicalXor: case OpKind::LogicalNot: case OpKind::Where: case OpKind::Copy:
+    case OpKind::Cast: case OpKind::Assign:
+      return true;
+    default:
+      return false;
+  }
+}
+bool bool_ok(OpKind k) {
+  switch (k) {
+    case OpKind::Eq: case OpKind::Ne: case OpKind::LogicalAnd: case OpKind::LogicalOr:
+    case OpKind::LogicalXor: case OpKind::LogicalNot: case OpKind::Where: case OpKind::Copy:
+    case OpKind::Cast: case OpKind::Assign:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// libtorch's promotion over IR operands: dim tensors, zero-dim tensors and wrapped numbers.
+struct Promotion {
+  std::optional<ScalarType> dim, zero, wrapped;
+  static void upd(std::optional<ScalarType>& r, ScalarType t) { r = r ? promote_types(*r, t) : t; }
+  static std::optional<ScalarType> combine(std::optional<ScalarType> hi,
+                                           std::optional<ScalarType> lo) {
+    if (!hi) return lo;
+    if (!lo) return hi;
+    if (is_floating_point(*hi)) return hi;
+    if (*hi == kBool || is_floating_point(*lo)) return promote_types(*hi, *lo);
+    return hi;
+  }
+  ScalarType result() const { return *combine(dim, combine(zero, wrapped)); }
+};
+
+struct Builder {
+  KernelProgram prog;
+  std::unordered_map<const ir::Value*, int> instr_of;
+  std::unordered_map<const ir::Value*, int> input_of;  // view value -> program input
+  std::string why;
+
+  bool fail(std::string w) {
+    why = std::move(w);
+    return false;
+  }
+
+  // A constant number operand (or nullopt when v is not a constant number).
+  std::optional<IValue> number_of(const ir::Value* v) {
+    const ir::Node* n = v->node();
+    if (!n->kind().is(ir::Prim::Constant)) return std::nullopt;
+    const IValue& c = n->attr("value");
+    if (!c.is_scalar()) return std::nullopt;
+    return c;
+  }
+
+  int add(Instr in) {
+    prog.instrs.push_back(std::move(in));
+    return static_cast<int>(prog.instrs.size()) - 1;
+  }
+
+  int const_instr(const IValue& c, ScalarType as) {
+    Instr in;
+    in.kind = Instr::Kind::Const;
+    in.dtype = as;
+    if (c.is_double()) {
+      in.is_float_const = true;
+      in.fvalue = c.toDouble();
+    } else if (c.is_bool()) {
+      in.is_bool_const = true;
+      in.ivalue = c.toBool() ? 1 : 0;
+    } else {
+      in.ivalue = c.toInt();
+    }
+    return add(in);
+  }
+
+  // The instruction computing a tensor value of the block (a load for inputs and views).
+  std::optional<int> tensor_instr(const ir::Value* v) {
+    auto it = instr_of.find(v);
+    if (it != instr_of.end()) return it->second;
+    const ir::Type& t = v->type();
+    if (!t.is_tensor() || !t.tensor().dtype) {
+      fail(fmt::format("value %{} has no known tensor dtype", v->id()));
+      return std::nullopt;
+    }
+    const ScalarType dt = *t.tensor().dtype;
+    if (!supported_dtype(dt)) {
+      fail(fmt::format("dtype {} has no kernel lowering", dtype_name(dt)));
+      return std::nullopt;
+    }
+    // Inputs and views of inputs are loads (the launcher applies the views).
+    const ir::Node* n = v->node();
+    if (v->is_block_input() || (n->kind().is_op() && ops::op_info(n->kind().op()).is_view())) {
+      Instr in;
+      in.kind = Instr::Kind::Load;
+      in.input = static_cast<int>(prog.inputs.size());
+      in.dtype = dt;
+      prog.inputs.push_back(dt);
+      input_of[v] = in.input;
+      return instr_of[v] = add(in);
+    }
+    fail(fmt::format("%{} is used before it is computed", v->id()));
+    return std::nullopt;
+  }
+
+  bool elementwise(const ir::Node* n) {
+    const OpKind k = n->kind().op();
+    const ops::OpInfo& info = ops::op_info(k);
+    const ScalarType out = *n->output()->type().tensor().dtype;
+    if (!supported_dtype(out)) return fail(fmt::format("{} gives dtype {}", info.name, dtype_name(out)));
+    // Tensor operands and number operands, in schema order (Cast's dtype is not an operand).
+    std::vector<const ir::Value*> vals;
+    for (size_t i = 0; i < n->num_inputs(); ++i) {
+      if (k == OpKind::Cast && i == 1) break;
+      vals.push_back(n->input(i));
+    }
+    Promotion p;
+    for (size_t i = (k == OpKind::Where ? 1 : 0); i < vals.size(); ++i) {
+      if (auto c = number_of(vals[i])) {
+        Promotion::upd(p.wrapped, c->toScalar().type());
+      } else {
+        const ir::TensorType& tt = vals[i]->type().tensor();
+        if (!tt.dtype || !tt.sizes) return fail("operand of unknown dtype or rank");
+        Promotion::upd(tt.sizes->empty() ? p.zero : p.dim, *tt.dtype);
+      }
+    }
+    ScalarType compute = out;
+    if (info.dtype_rule == ops::DtypeRule::Bool) compute = p.result();
+    if (k == OpKind::Where) compute = out;
+    if (!supported_dtype(compute)) return fail(fmt::format("{} computes in {}", info.name, dtype_name(compute)));
+    if (compute == kBool && !bool_ok(k)) return fail(fmt::format("{} on bool values", info.name));
+    if (is_integral(compute) && !integer_ok(k))
+      return fail(fmt::format("{} on {} values", info.name, dtype_name(compute)));
+    Instr in;
+    in.kind = Instr::Kind::Op;
+    in.op = k;
+    in.dtype = out;
+    in.compute = compute;
+    for (size_t i = 0; i < vals.size(); ++i) {
+      if (auto c = number_of(vals[i])) {
+        in.args.push_back(const_instr(*c, compute));
+      } else {
+        auto a = tensor_instr(vals[i]);
+        if (!a) return false;
+        in.args.push_back(*a);
+      }
+    }
+    instr_of[n->output()] = add(in);
+    return true;
+  }
+
+  bool reduction(const ir::Node* n, std::vector<KernelProgram::Output>* reds) {
+    const OpKind k = n->kind().op();
+    auto src = tensor_instr(n->input(0));
+    if (!src) return false;
+    const ScalarType in = prog.instrs[*src].dtype;
+    const ScalarType out = *n->output()->type().tensor().dtype;
+    KernelProgram::Output o;
+    o.instr = *src;
+    o.dtype = out;
+    o.reduce = k;
+    switch (k) {
+      case OpKind::Sum:
+      case OpKind::Prod:
+        o.acc = is_floating_point(in) ? kDouble : kLong;
+        break;
+      case OpKind::Amax:
+      case OpKind::Amin:
+        if (in == kBool) return fail("amax/amin of bool values");
+        o.acc = in;
+        break;
+      default:
+        o.acc = kBool;
+        break;
+    }
+    reds->push_back(o);
+    instr_of[n->output()] = -2 - static_cast<int>(reds->size() - 1);  // marks a reduction
+    return true;
+  }
+};
+
+}  // namespace
+
+namespace {
+std::optional<KernelProgram> build_program(const ir::Node& group, std::string* why,
+                                           Builder& b) {
+  const ir::Block* blk = group.block(0);
+  std::vector<KernelProgram::Output> reds;
+  auto failed = [&]() -> std::optional<KernelProgram> {
+    if (why) *why = b.why;
+    return std::nullopt;
+  };
+  for (const ir::Node* n : blk->nodes()) {
+    if (n->kind().is(ir::Prim::Constant)) continue;
+    if (!n->kind().is_op()) {
+      b.fail(fmt::format("{} nodes have no kernel lowering", n->kind().name()));
+      return failed();
+    }
+    const ops::OpInfo& info = ops::op_info(n->kind().op());
+    if (info.is_view()) continue;  // loaded where used
+    if (info.is_reduction()) {
+      if (!b.reduction(n, &reds)) return failed();
+      continue;
+    }
+    if (!info.is_elementwise() || !info.has(ops::kFusible)) {
+      b.fail(fmt::format("{} is not an elementwise op", info.name));
+      return failed();
+    }
+    if (!b.elementwise(n)) return failed();
+  }
+  for (const ir::Value* v : blk->outputs()) {
+    auto it = b.instr_of.find(v);
+    if (it != b.instr_of.end() && it->second <= -2) {
+      b.prog.outputs.push_back(reds[static_cast<size_t>(-2 - it->second)]);
+      continue;
+    }
+    auto src = b.tensor_instr(v);
+    if (!src) return failed();
+    KernelProgram::Output o;
+    o.instr = *src;
+    o.dtype = b.prog.instrs[*src].dtype;
+    o.acc = o.dtype;
+    b.prog.outputs.push_back(o);
+  }
+  return b.prog;
+}
+
+std::optional<std::vector<int64_t>> static_sizes(const ir::Value* v) {
+  if (!v->type().is_tensor()) return std::nullopt;
+  return v->type().tensor().static_sizes();
+}
+
+std::vector<int64_t> broadcast(const std::vector<int64_t>& a, const std::vector<int64_t>& b) {
+  return infer_broadcast_size(a, b, "fusion_group");
+}
+}  // namespace
+
+std::optional<GroupLowering> lower_group(const ir::Node& group, std::string* why) {
+  Builder b;
+  auto prog = build_program(group, why, b);
+  if (!prog) return std::nullopt;
+  auto fail = [&](std::string w) -> std::optional<GroupLowering> {
+    if (why) *why = std::move(w);
+    return std::nullopt;
+  };
+  GroupLowering g;
+  g.program = std::move(*prog);
+  const ir::Block* blk = group.block(0);
+  // Sources: walk each loaded view value back to its block input.
+  g.sources.resize(g.program.inputs.size());
+  for (const auto& [v, k] : b.input_of) {
+    GroupLowering::Source src;
+    const ir::Value* cur = v;
+    while (!cur->is_block_input()) {
+      src.views.insert(src.views.begin(), cur->node());
+      cur = cur->node()->input(0);
+    }
+    for (size_t i = 0; i < blk->inputs().size(); ++i)
+      if (blk->inputs()[i] == cur) src.block_input = static_cast<int>(i);
+    if (src.block_input < 0) return fail("a view does not start at a group input");
+    g.sources[k] = std::move(src);
+  }
+  // The iteration shape: every tensor value of the group broadcasts to it.
+  std::vector<int64_t> shape;
+  std::optional<std::vector<int64_t>> reduced;
+  for (const ir::Node* n : blk->nodes()) {
+    if (!n->kind().is_op()) continue;
+    const ops::OpInfo& info = ops::op_info(n->kind().op());
+    if (info.is_view()) continue;
+    if (info.is_reduction()) {
+      auto in = static_sizes(n->input(0));
+      if (!in) return fail("a reduction input of unknown sizes");
+      shape = broadcast(shape, *in);
+      std::vector<int64_t> dims = n->input(1)->node()->attr("value").toIntList();
+      const int64_t nd = static_cast<int64_t>(in->size());
+      if (dims.empty())
+        for (int64_t d = 0; d < nd; ++d) dims.push_back(d);
+      for (int64_t& d : dims) d = d < 0 ? d + nd : d;
+      std::sort(dims.begin(), dims.end());
+      if (reduced && *reduced != dims) return fail("reductions over different dims");
+      reduced = dims;
+      continue;
+    }
+    for (const ir::Value* v : n->outputs()) {
+      auto s = static_sizes(v);
+      if (!s) return fail("a value of unknown sizes");
+      shape = broadcast(shape, *s);
+    }
+  }
+  for (const auto& [v, k] : b.input_of) {
+    auto s = static_sizes(v);
+    if (!s) return fail("an input of unknown sizes");
+    shape = broadcast(shape, *s);
+  }
+  g.shape = shape;
+  if (reduced) g.reduce_dims = *reduced;
+  // Reductions read values of the whole shape; elementwise outputs are stored at that shape.
+  for (const ir::Node* n : blk->nodes())
+    if (n->kind().is_op() && ops::op_info(n->kind().op()).is_reduction() &&
+        *static_sizes(n->input(0)) != shape)
+      return fail("a reduction of a value smaller than the group's shape");
+  for (size_t i = 0; i < blk->outputs().size(); ++i) {
+    auto s = static_sizes(blk->outputs()[i]);
+    if (!s) return fail("an output of unknown sizes");
+    if (!g.program.outputs[i].reduce && *s != shape) return fail("an output smaller than the group's shape");
+    g.output_sizes.push_back(*s);
+  }
+  return g;
+}
+
+LaunchArgs launch_args(const GroupLowering& g, const std::vector<Tensor>& block_inputs) {
+  LaunchArgs a;
+  a.shape = g.shape;
+  a.reduce_dims = g.reduce_dims;
+  for (const GroupLowering::Source& s : g.sources) {
+    Tensor t = block_inputs.at(s.block_input);
+    for (const ir::Node* v : s.views) {
+      std::vector<IValue> args{t};
+      for (size_t i = 1; i < v->num_inputs(); ++i) args.push_back(v->input(i)->node()->attr("value"));
+      t = ops::call(v->kind().op(), args)[0].toTensor();
+    }
+    a.inputs.push_back(t);
+  }
+  return a;
+}
+
+// ---- emission ------------------------------------------------------------------------------
+namespace {
+
+ll::Type* storage_type(ll::LLVMContext& c, ScalarType t) {
+  switch (t) {
+    case kFloat: return ll::Type::getFloatTy(c);
+    case kDouble: return ll::Type::getDoubleTy(c);
+    case kInt: return ll::Type::getInt32Ty(c);
+    case kLong: return ll::Type::getInt64Ty(c);
+    case kBool: return ll::Type::getInt8Ty(c);
+    default: KILN_ASSERT(false, "no storage type for {}", dtype_name(t));
+  }
+}
+// The register type of a value: bool values are i1 masks.
+ll::Type* value_type(ll::LLVMContext& c, ScalarType t) {
+  return t == kBool ? ll::Type::getInt1Ty(c) : storage_type(c, t);
+}
+ll::Type* widen(ll::Type* t, int lanes) {
+  return lanes == 1 ? t : static_cast<ll::Type*>(ll::FixedVectorType::get(t, lanes));
+}
+
+// eager's detail::convert between dtypes (bool: != 0; float -> int truncates).
+Val cast_to(const Val& v, ScalarType from, ScalarType to) {
+  if (from == to) return v;
+  ll::IRBuilderBase& b = v.builder();
+  ll::LLVMContext& c = b.getContext();
+  const int lanes = v.lanes();
+  if (to == kBool) {
+    Val zero = Val(0).like(v);
+    if (is_floating_point(from)) return Val(b.CreateFCmpUNE(v.value(), zero.value()), b);
+    return Val(b.CreateICmpNE(v.value(), zero.value()), b);
+  }
+  ll::Type* target = widen(value_type(c, to), lanes);
+  if (from == kBool) {
+    if (is_floating_point(to)) return Val(b.CreateUIToFP(v.value(), target), b);
+    return Val(b.CreateZExt(v.value(), target), b);
+  }
+  return convert(v, target);
+}
+
+Val identity(ops::OpKind k, ScalarType acc, const Val& like_shape) {
+  ll::IRBuilderBase& b = like_shape.builder();
+  ll::LLVMContext& c = b.getContext();
+  ll::Type* t = widen(value_type(c, acc), like_shape.lanes());
+  auto splat = [&](ll::Constant* s) {
+    return Val(like_shape.lanes() == 1 ? static_cast<ll::Value*>(s)
+                                       : ll::ConstantVector::getSplat(
+                                             ll::ElementCount::getFixed(like_shape.lanes()), s),
+               b);
+  };
+  ll::Type* e = t->getScalarType();
+  const bool f = is_floating_point(acc);
+  switch (k) {
+    case OpKind::Sum: return splat(f ? ll::ConstantFP::get(e, 0.0) : ll::ConstantInt::get(e, 0));
+    case OpKind::Prod: return splat(f ? ll::ConstantFP::get(e, 1.0) : ll::ConstantInt::get(e, 1));
+    case OpKind::All: return splat(ll::ConstantInt::getTrue(c));
+    case OpKind::Any: return splat(ll::ConstantInt::getFalse(c));
+    case OpKind::Amax:
+    case OpKind::Amin: {
+      const bool mx = k == OpKind::Amax;
+      if (f) return splat(ll::ConstantFP::getInfinity(e, mx));
+      const unsigned bits = e->getIntegerBitWidth();
+      return splat(ll::ConstantInt::get(
+          e, mx ? ll::APInt::getSignedMinValue(bits) : ll::APInt::getSignedMaxValue(bits)));
+    }
+    default: KILN_ASSERT(false, "not a reduction");
+  }
+}
+
+// acc (+)= v, eager's combiners (Extreme: NaN wins).
+Val combine(ops::OpKind k, ScalarType acc_t, const Val& acc, const Val& v) {
+  ll::IRBuilderBase& b = acc.builder();
+  switch (k) {
+    case OpKind::Sum: return acc + v;
+    case OpKind::Prod: return acc * v;
+    case OpKind::All: return Val(b.CreateAnd(acc.value(), v.value()), b);
+    case OpKind::Any: return Val(b.CreateOr(acc.value(), v.value()), b);
+    case OpKind::Amax:
+    case OpKind::Amin: {
+      Val better = k == OpKind::Amax ? acc > v : acc < v;
+      if (is_floating_point(acc_t)) better = better || isnan(acc);
+      return where(better, acc, v);
+    }
+    default: KILN_ASSERT(false, "not a reduction");
+  }
+}
+
+// The program's values at one point (scalar) or one vector of points.
+std::vector<Val> emit_program(const KernelProgram& p, const std::vector<Val>& loads,
+                              ll::IRBuilderBase& b) {
+  std::vector<Val> v(p.instrs.size());
+  const int lanes = loads.empty() ? 1 : loads[0].lanes();
+  for (size_t i = 0; i < p.instrs.size(); ++i) {
+    const Instr& in = p.instrs[i];
+    switch (in.kind) {
+      case Instr::Kind::Load:
+        v[i] = loads[in.input];
+        break;
+      case Instr::Kind::Const: {
+        ll::Type* t = widen(value_type(b.getContext(), in.dtype), lanes);
+        ll::Value* undef = ll::UndefValue::get(t);
+        Val like(undef, b);
+        if (in.dtype == kBool) {
+          v[i] = Val(in.ivalue != 0 ? ll::ConstantInt::getTrue(t) : ll::ConstantInt::getFalse(t), b);
+        } else if (is_floating_point(in.dtype)) {
+          v[i] = Val(in.is_float_const ? in.fvalue : static_cast<double>(in.ivalue)).like(like);
+        } else {
+          // eager converts a float number to an integer dtype by truncation
+          const int64_t iv = in.is_float_const ? static_cast<int64_t>(in.fvalue) : in.ivalue;
+          v[i] = Val(iv).like(like);
+        }
+        break;
+      }
+      case Instr::Kind::Op: {
+        std::vector<Val> a;
+        for (int arg : in.args) a.push_back(cast_to(v[arg], p.instrs[arg].dtype, in.compute));
+        const ops::OpInfo& info = ops::op_info(in.op);
+        Val r;
+        ScalarType rt = in.compute;
+        switch (info.family) {
+          case ops::OpFamily::Unary:
+            if (is_integral(in.compute) &&
+                (in.op == OpKind::Floor || in.op == OpKind::Ceil || in.op == OpKind::Round)) {
+              r = a[0];
+            } else {
+              r = emit_unary(in.op, a[0]);
+            }
+            break;
+          case ops::OpFamily::Binary:
+            r = emit_binary(in.op, a[0], a[1]);
+            break;
+          case ops::OpFamily::Ternary:  // where(cond, x, y): cond is converted to bool, x, y not
+            r = where(cast_to(v[in.args[0]], p.instrs[in.args[0]].dtype, kBool), a[1], a[2]);
+            break;
+          case ops::OpFamily::Copy:  // copy, cast, assign: the (last) operand, converted
+            r = a.back();
+            break;
+          default:
+            KILN_FAIL("[codegen] {} is not elementwise", info.name);
+        }
+        if (r.is_mask()) rt = kBool;
+        v[i] = cast_to(r, rt, in.dtype);
+        break;
+      }
+    }
+  }
+  return v;
+}
+
+struct Operands {
+  int n_store = 0, n_acc = 0, n_in = 0;
+  std::vector<int> store_out, acc_out;  // program output index of each store / acc operand
+  int total() const { return n_store + n_acc + n_in; }
+};
+Operands operands_of(const KernelProgram& p) {
+  Operands o;
+  for (size_t i = 0; i < p.outputs.size(); ++i) {
+    if (p.outputs[i].reduce) o.acc_out.push_back(static_cast<int>(i));
+    else o.store_out.push_back(static_cast<int>(i));
+  }
+  o.n_store = static_cast<int>(o.store_out.size());
+  o.n_acc = static_cast<int>(o.acc_out.size());
+  o.n_in = static_cast<int>(p.inputs.size());
+  return o;
+}
+
+// dtype of operand k in ABI order.
+ScalarType operand_dtype(const KernelProgram& p, const Operands& o, int k) {
+  if (k < o.n_store) return p.outputs[o.store_out[k]].dtype;
+  if (k < o.n_store + o.n_acc) return p.outputs[o.acc_out[k - o.n_store]].acc;
+  return p.inputs[k - o.n_store - o.n_acc];
+}
+
+int default_lanes(const KernelProgram& p) {
+  // Four registers of the widest element the kernel touches: LLVM splits each op into four
+  // independent chains, which hides the latency of long math (see docs/design.md).
+  int widest = 4;
+  for (ScalarType t : p.inputs) widest = std::max<int>(widest, static_cast<int>(element_size(t)));
+  for (const auto& out : p.outputs)
+    widest = std::max<int>(widest, static_cast<int>(element_size(out.reduce ? out.acc : out.dtype)));
+  for (const Instr& in : p.instrs)
+    if (in.kind == Instr::Kind::Op)
+      widest = std::max<int>(widest, static_cast<int>(element_size(in.compute)));
+  return std::max(1, 4 * Jit::get().target().lanes(widest));
+}
+
+}  // namespace
+
+std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& spec) {
+  const KernelProgram& p = spec.program;
+  const Operands ops_ = operands_of(p);
+  const int nops = ops_.total();
+  KILN_ASSERT(static_cast<int>(spec.access.size()) == nops, "access for {} operands, got {}",
+              nops, spec.access.size());
+  Jit& jit = Jit::get();
+  int lanes = spec.lanes > 0 ? spec.lanes : default_lanes(p);
+  bool vector_path = true;
+  for (Access a : spec.access) vector_path = vector_path && a != Access::Strided;
+  auto m = std::make_unique<ll::Module>("fused", ctx);
+  jit.prepare(*m);
+  ll::IRBuilder<> b(ctx);
+  ll::Type* i64 = b.getInt64Ty();
+  ll::Type* ptr = b.getPtrTy();
+  auto* fty = ll::FunctionType::get(b.getVoidTy(), {ptr, ptr, i64}, false);
+  auto* fn = ll::Function::Create(fty, ll::Function::ExternalLinkage, kFusedSymbol, *m);
+  fn->addFnAttr(ll::Attribute::NoUnwind);
+  ll::Value* n = fn->getArg(2);
+
+  auto* entry = ll::BasicBlock::Create(ctx, "entry", fn);
+  auto* exit = ll::BasicBlock::Create(ctx, "exit", fn);
+  b.SetInsertPoint(entry);
+  std::vector<ll::Value*> base(nops), stride(nops);
+  std::vector<ll::Type*> st(nops), vt(nops);
+  std::vector<ScalarType> dt(nops);
+  for (int k = 0; k < nops; ++k) {
+    base[k] = b.CreateLoad(ptr, b.CreateConstGEP1_64(ptr, fn->getArg(0), k));
+    stride[k] = b.CreateLoad(i64, b.CreateConstGEP1_64(i64, fn->getArg(1), k));
+    dt[k] = operand_dtype(p, ops_, k);
+    st[k] = storage_type(ctx, dt[k]);
+    vt[k] = value_type(ctx, dt[k]);
+  }
+  // Loads of operand k at address addr, as values (bool bytes become masks).
+  auto load = [&](int k, ll::Value* addr, int w, ll::Value* mask) -> Val {
+    ll::Type* t = widen(st[k], w);
+    const ll::Align al(element_size(dt[k]));
+    ll::Value* x = mask ? static_cast<ll::Value*>(
+                              b.CreateMaskedLoad(t, addr, al, mask, ll::Constant::getNullValue(t)))
+                        : b.CreateAlignedLoad(t, addr, al);
+    if (dt[k] == kBool) x = b.CreateICmpNE(x, ll::Constant::getNullValue(t));
+    return Val(x, b);
+  };
+  auto store = [&](int k, const Val& v, ll::Value* addr, ll::Value* mask) {
+    ll::Value* x = v.value();
+    const int w = v.lanes();
+    if (dt[k] == kBool) x = b.CreateZExt(x, widen(st[k], w));
+    const ll::Align al(element_size(dt[k]));
+    if (mask) b.CreateMaskedStore(x, addr, al, mask);
+    else b.CreateAlignedStore(x, addr, al);
+  };
+  const int first_in = ops_.n_store + ops_.n_acc;
+
+  // ---- the scalar strided loop (any layout) ------------------------------------------------
+  auto emit_scalar_loop = [&](ll::BasicBlock* from) {
+    auto* ph = ll::BasicBlock::Create(ctx, "strided.ph", fn);
+    auto* body = ll::BasicBlock::Create(ctx, "strided.body", fn);
+    b.SetInsertPoint(from);
+    b.CreateBr(ph);
+    b.SetInsertPoint(ph);
+    b.CreateCondBr(b.CreateICmpSGT(n, b.getInt64(0)), body, exit);
+    b.SetInsertPoint(body);
+    ll::PHINode* j = b.CreatePHI(i64, 2, "j");
+    j->addIncoming(b.getInt64(0), ph);
+    auto addr = [&](int k) {
+      return b.CreateGEP(b.getInt8Ty(), base[k], b.CreateMul(j, stride[k]));
+    };
+    std::vector<Val> loads;
+    for (int k = first_in; k < nops; ++k) loads.push_back(load(k, addr(k), 1, nullptr));
+    std::vector<Val> v = emit_program(p, loads, b);
+    for (int s = 0; s < ops_.n_store; ++s) store(s, v[p.outputs[ops_.store_out[s]].instr], addr(s), nullptr);
+    for (int a = 0; a < ops_.n_acc; ++a) {
+      const int k = ops_.n_store + a;
+      const auto& o = p.outputs[ops_.acc_out[a]];
+      ll::Value* ad = addr(k);
+      Val cur = load(k, ad, 1, nullptr);
+      Val x = cast_to(v[o.instr], p.instrs[o.instr].dtype, o.acc);
+      store(k, combine(*o.reduce, o.acc, cur, x), ad, nullptr);
+    }
+    ll::Value* jn = b.CreateAdd(j, b.getInt64(1), "j.next", true, true);
+    j->addIncoming(jn, b.GetInsertBlock());
+    b.CreateCondBr(b.CreateICmpSLT(jn, n), body, exit);
+  };
+
+  if (!vector_path) {
+    emit_scalar_loop(entry);
+    b.SetInsertPoint(exit);
+    b.CreateRetVoid();
+    jit.prepare(*m);
+    return m;
+  }
+
+  // ---- the vector loop (contiguous and broadcast operands) ---------------------------------
+  ll::Value* fast = b.getTrue();
+  for (int k = 0; k < nops; ++k) {
+    const int64_t want = spec.access[k] == Access::Broadcast ? 0 : element_size(dt[k]);
+    fast = b.CreateAnd(fast, b.CreateICmpEQ(stride[k], b.getInt64(want)));
+  }
+  auto* vec_ph = ll::BasicBlock::Create(ctx, "vec.ph", fn);
+  auto* vec_body = ll::BasicBlock::Create(ctx, "vec.body", fn);
+  auto* vec_done = ll::BasicBlock::Create(ctx, "vec.done", fn);
+  auto* vec_tail = ll::BasicBlock::Create(ctx, "vec.tail", fn);
+  auto* vec_fin = ll::BasicBlock::Create(ctx, "vec.fin", fn);
+  auto* slow = ll::BasicBlock::Create(ctx, "slow", fn);
+  b.CreateCondBr(fast, vec_ph, slow);
+
+  b.SetInsertPoint(vec_ph);
+  // Broadcast inputs: loaded once, splat. Reductions into one slot keep vector accumulators.
+  std::vector<Val> splats(nops);
+  for (int k = first_in; k < nops; ++k)
+    if (spec.access[k] == Access::Broadcast) {
+      Val s = load(k, base[k], 1, nullptr);
+      splats[k] = Val(b.CreateVectorSplat(lanes, s.value()), b);
+    }
+  ll::Value* nvec = b.CreateAnd(n, b.getInt64(~int64_t(lanes - 1)), "nvec");
+  std::vector<Val> acc_init(ops_.n_acc);
+  for (int a = 0; a < ops_.n_acc; ++a) {
+    const auto& o = p.outputs[ops_.acc_out[a]];
+    Val shape(ll::UndefValue::get(widen(b.getInt8Ty(), lanes)), b);
+    acc_init[a] = identity(*o.reduce, o.acc, shape);
+  }
+  ll::BasicBlock* ph_end = b.GetInsertBlock();
+  b.CreateCondBr(b.CreateICmpSGT(nvec, b.getInt64(0)), vec_body, vec_done);
+
+  b.SetInsertPoint(vec_body);
+  ll::PHINode* i = b.CreatePHI(i64, 2, "i");
+  i->addIncoming(b.getInt64(0), ph_end);
+  std::vector<ll::PHINode*> acc_phi(ops_.n_acc, nullptr);
+  for (int a = 0; a < ops_.n_acc; ++a)
+    if (spec.access[ops_.n_store + a] == Access::Broadcast) {
+      acc_phi[a] = b.CreatePHI(acc_init[a].type(), 2, "acc");
+      acc_phi[a]->addIncoming(acc_init[a].value(), ph_end);
+    }
+  // One vector step at element offset `at`, under mask (null: all lanes).
+  auto vector_step = [&](ll::Value* at, ll::Value* mask, std::vector<Val>& accs) {
+    std::vector<Val> loads;
+    for (int k = first_in; k < nops; ++k)
+      loads.push_back(spec.access[k] == Access::Broadcast
+                          ? splats[k]
+                          : load(k, b.CreateGEP(st[k], base[k], at), lanes, mask));
+    std::vector<Val> v = emit_program(p, loads, b);
+    for (int s = 0; s < ops_.n_store; ++s)
+      store(s, v[p.outputs[ops_.store_out[s]].instr], b.CreateGEP(st[s], base[s], at), mask);
+    for (int a = 0; a < ops_.n_acc; ++a) {
+      const int k = ops_.n_store + a;
+      const auto& o = p.outputs[ops_.acc_out[a]];
+      Val x = cast_to(v[o.instr], p.instrs[o.instr].dtype, o.acc);
+      if (spec.access[k] == Access::Broadcast) {
+        Val c = combine(*o.reduce, o.acc, accs[a], x);
+        accs[a] = mask ? where(Val(mask, b), c, accs[a]) : c;
+      } else {
+        ll::Value* ad = b.CreateGEP(st[k], base[k], at);
+        Val cur = load(k, ad, lanes, mask);
+        store(k, combine(*o.reduce, o.acc, cur, x), ad, mask);
+      }
+    }
+  };
+  {
+    std::vector<Val> accs(ops_.n_acc);
+    for (int a = 0; a < ops_.n_acc; ++a)
+      if (acc_phi[a]) accs[a] = Val(acc_phi[a], b);
+    vector_step(i, nullptr, accs);
+    ll::Value* inext = b.CreateAdd(i, b.getInt64(lanes), "i.next", true, true);
+    ll::BasicBlock* body_end = b.GetInsertBlock();
+    i->addIncoming(inext, body_end);
+    for (int a = 0; a < ops_.n_acc; ++a)
+      if (acc_phi[a]) acc_phi[a]->addIncoming(accs[a].value(), body_end);
+    b.CreateCondBr(b.CreateICmpSLT(inext, nvec), vec_body, vec_done);
+  }
+
+  // After the whole vectors: the accumulators as they stand, then one masked tail vector.
+  b.SetInsertPoint(vec_done);
+  std::vector<ll::PHINode*> acc_done(ops_.n_acc, nullptr);
+  for (int a = 0; a < ops_.n_acc; ++a)
+    if (acc_phi[a]) {
+      acc_done[a] = b.CreatePHI(acc_init[a].type(), 2, "acc.done");
+      acc_done[a]->addIncoming(acc_init[a].value(), ph_end);
+    }
+  // (the loop's incoming edge is added below, once the body's last block is known)
+  ll::Value* rem = b.CreateSub(n, nvec, "rem");
+  b.CreateCondBr(b.CreateICmpSGT(rem, b.getInt64(0)), vec_tail, vec_fin);
+
+  b.SetInsertPoint(vec_tail);
+  std::vector<Val> tail_accs(ops_.n_acc);
+  {
+    std::vector<uint64_t> ids(lanes);
+    for (int l = 0; l < lanes; ++l) ids[l] = static_cast<uint64_t>(l);
+    ll::Value* iota = ll::ConstantDataVector::get(ctx, ll::ArrayRef<uint64_t>(ids));
+    ll::Value* mask = b.CreateICmpSLT(iota, b.CreateVectorSplat(lanes, rem));
+    for (int a = 0; a < ops_.n_acc; ++a)
+      if (acc_done[a]) tail_accs[a] = Val(acc_done[a], b);
+    vector_step(nvec, mask, tail_accs);
+  }
+  ll::BasicBlock* tail_end = b.GetInsertBlock();
+  b.CreateBr(vec_fin);
+
+  b.SetInsertPoint(vec_fin);
+  // phis first (all of them), then the horizontal combines.
+  std::vector<ll::PHINode*> fin(ops_.n_acc, nullptr);
+  for (int a = 0; a < ops_.n_acc; ++a) {
+    if (!acc_phi[a]) continue;
+    // the vec_done phi's loop edge: the value the body's last block sends back to the body
+    for (ll::BasicBlock* pred : ll::predecessors(vec_done))
+      if (pred != ph_end) acc_done[a]->addIncoming(acc_phi[a]->getIncomingValueForBlock(pred), pred);
+    fin[a] = b.CreatePHI(acc_init[a].type(), 2, "acc.fin");
+    fin[a]->addIncoming(acc_done[a], vec_done);
+    fin[a]->addIncoming(tail_accs[a].value(), tail_end);
+  }
+  for (int a = 0; a < ops_.n_acc; ++a) {
+    if (!fin[a]) continue;
+    // Lanes combined in order, then into the slot.
+    const int k = ops_.n_store + a;
+    const auto& o = p.outputs[ops_.acc_out[a]];
+    Val r = load(k, base[k], 1, nullptr);
+    for (int l = 0; l < lanes; ++l)
+      r = combine(*o.reduce, o.acc, r, Val(b.CreateExtractElement(fin[a], b.getInt64(l)), b));
+    store(k, r, base[k], nullptr);
+  }
+  b.CreateBr(exit);
+
+  emit_scalar_loop(slow);
+  b.SetInsertPoint(exit);
+  b.CreateRetVoid();
+  jit.prepare(*m);
+  return m;
+}
+
+// ---- compiled kernels ----------------------------------------------------------------------
+
+FusedKernel::FusedKernel(KernelSpec spec, ObjectCode object)
+    : spec_(std::move(spec)), object_(std::move(object)) {
+  library_ = Jit::get().load(object_);
+  fn_ = library_->lookup<FusedFn>(kFusedSymbol);
+}
+
+std::shared_ptr<FusedKernel> FusedKernel::compile(const KernelSpec& spec,
+                                                  const CompileOptions& options) {
+  ll::LLVMContext ctx;
+  auto m = emit_fused(ctx, spec);
+  ObjectCode obj = Jit::get().compile(*m, options);
+  return std::shared_ptr<FusedKernel>(new FusedKernel(spec, std::move(obj)));
+}
+
+std::shared_ptr<FusedKernel> FusedKernel::load(const KernelSpec& spec, const ObjectCode& object) {
+  return std::shared_ptr<FusedKernel>(new FusedKernel(spec, object));
+}
+
+// ---- launching -----------------------------------------------------------------------------
+namespace {
+
+// Byte strides of t broadcast to shape (0 where t is expanded or missing).
+std::vector<int64_t> strides_in(const Tensor& t, IntArrayRef shape) {
+  const int64_t nd = static_cast<int64_t>(shape.size()), td = t.dim();
+  std::vector<int64_t> out(nd, 0);
+  const int64_t es = t.element_size();
+  for (int64_t d = 0; d < td; ++d) {
+    const int64_t od = d + nd - td;
+    out[od] = (t.size(d) == 1 && shape[od] != 1) ? 0 : t.stride(d) * es;
+  }
+  return out;
+}
+
+struct Layout {
+  std::vector<int64_t> sizes;                 // coalesced
+  std::vector<std::vector<int64_t>> strides;  // [operand][dim], bytes
+  std::vector<bool> reduced;                  // per coalesced dim
+};
+
+Layout coalesce(IntArrayRef shape, const std::vector<std::vector<int64_t>>& st,
+                const std::vector<bool>& reduced_dim) {
+  Layout l;
+  const size_t nops = st.size();
+  l.strides.resize(nops);
+  for (size_t d = 0; d < shape.size(); ++d) {
+    if (shape[d] == 1) continue;
+    l.sizes.push_back(shape[d]);
+    l.reduced.push_back(reduced_dim[d]);
+    for (size_t k = 0; k < nops; ++k) l.strides[k].push_back(st[k][d]);
+  }
+  for (int64_t d = static_cast<int64_t>(l.sizes.size()) - 1; d > 0; --d) {
+    bool ok = l.reduced[d] == l.reduced[d - 1];
+    for (size_t k = 0; ok && k < nops; ++k) ok = l.strides[k][d - 1] == l.strides[k][d] * l.sizes[d];
+    if (!ok) continue;
+    l.sizes[d - 1] *= l.sizes[d];
+    l.sizes.erase(l.sizes.begin() + d);
+    l.reduced.erase(l.reduced.begin() + d);
+    for (size_t k = 0; k < nops; ++k) {
+      l.strides[k][d - 1] = l.strides[k][d];
+      l.strides[k].erase(l.strides[k].begin() + d);
+    }
+  }
+  return l;
+}
+
+struct Prepared {
+  std::vector<Tensor> stores, accs;  // program outputs: elementwise, accumulators
+  std::vector<char*> base;
+  Layout layout;
+  std::vector<int64_t> acc_shape;
+};
+
+Prepared prepare(const KernelProgram& p, const LaunchArgs& a, bool allocate) {
+  const Operands o = operands_of(p);
+  KILN_CHECK(static_cast<int>(a.inputs.size()) == o.n_in,
+             "[codegen] fused kernel takes {} inputs, got {}", o.n_in, a.inputs.size());
+  Prepared pr;
+  const IntArrayRef shape(a.shape);
+  std::vector<bool> reduced(shape.size(), false);
+  for (int64_t d : a.reduce_dims) reduced[d] = true;
+  pr.acc_shape = a.shape;
+  for (int64_t d : a.reduce_dims) pr.acc_shape[d] = 1;
+  std::vector<std::vector<int64_t>> st;
+  for (int s = 0; s < o.n_store; ++s) {
+    const ScalarType t = p.outputs[o.store_out[s]].dtype;
+    const size_t oi = static_cast<size_t>(o.store_out[s]);
+    Tensor out;
+    if (allocate) {
+      if (oi < a.outputs.size() && a.outputs[oi].defined()) {
+        out = a.outputs[oi];
+        KILN_ASSERT(out.sizes().equals(shape) && out.dtype() == t && out.is_contiguous(),
+                    "fused kernel: a provided output does not fit");
+      } else {
+        out = empty(shape, TensorOptions(t));
+      }
+    }
+    std::vector<int64_t> cs(shape.size());
+    int64_t acc = static_cast<int64_t>(element_size(t));
+    for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+      cs[d] = shape[d] == 1 ? 0 : acc;
+      acc *= shape[d];
+    }
+    st.push_back(cs);
+    pr.stores.push_back(out);
+  }
+  for (int r = 0; r < o.n_acc; ++r) {
+    const auto& out = p.outputs[o.acc_out[r]];
+    Tensor acc;
+    const size_t oi = static_cast<size_t>(o.acc_out[r]);
+    if (allocate) {
+      if (oi < a.outputs.size() && a.outputs[oi].defined() && out.acc == out.dtype) {
+        acc = a.outputs[oi];
+        KILN_ASSERT(acc.sizes().equals(pr.acc_shape) && acc.dtype() == out.acc &&
+                        acc.is_contiguous(),
+                    "fused kernel: a provided reduction output does not fit");
+      } else {
+        acc = empty(pr.acc_shape, TensorOptions(out.acc));
+      }
+      const bool mx = *out.reduce == OpKind::Amax;
+      switch (*out.reduce) {
+        case OpKind::Sum: acc.fill_(0); break;
+        case OpKind::Prod: acc.fill_(1); break;
+        case OpKind::All: acc.fill_(true); break;
+        case OpKind::Any: acc.fill_(false); break;
+        default:
+          if (is_floating_point(out.acc))
+            acc.fill_(mx ? -std::numeric_limits<double>::infinity()
+                         : std::numeric_limits<double>::infinity());
+          else if (out.acc == kInt)
+            acc.fill_(mx ? std::numeric_limits<int32_t>::lowest() : std::numeric_limits<int32_t>::max());
+          else
+            acc.fill_(mx ? std::numeric_limits<int64_t>::lowest() : std::numeric_limits<int64_t>::max());
+      }
+    }
+    std::vector<int64_t> cs(shape.size());
+    int64_t stride = static_cast<int64_t>(element_size(out.acc));
+    for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
+      cs[d] = (reduced[d] || shape[d] == 1) ? 0 : stride;
+      stride *= pr.acc_shape[d];
+    }
+    st.push_back(cs);
+    pr.accs.push_back(acc);
+  }
+  for (const Tensor& t : a.inputs) st.push_back(strides_in(t, shape));
+  pr.layout = coalesce(shape, st, reduced);
+  if (allocate) {
+    for (const Tensor& t : pr.stores) pr.base.push_back(static_cast<char*>(t.data_ptr()));
+    for (const Tensor& t : pr.accs) pr.base.push_back(static_cast<char*>(t.data_ptr()));
+    for (const Tensor& t : a.inputs) pr.base.push_back(static_cast<char*>(t.data_ptr()));
+  }
+  return pr;
+}
+
+}  // namespace
+
+std::vector<Access> access_for(const KernelProgram& p, const LaunchArgs& a) {
+  Prepared pr = prepare(p, a, false);
+  const Operands o = operands_of(p);
+  std::vector<Access> acc;
+  for (int k = 0; k < o.total(); ++k) {
+    if (pr.layout.sizes.empty()) {
+      acc.push_back(Access::Contiguous);
+      continue;
+    }
+    const int64_t s = pr.layout.strides[k].back();
+    const int64_t es = static_cast<int64_t>(element_size(operand_dtype(p, o, k)));
+    acc.push_back(s == 0 ? Access::Broadcast : s == es ? Access::Contiguous : Access::Strided);
+  }
+  return acc;
+}
+
+std::vector<Tensor> launch(const FusedKernel& kernel, const LaunchArgs& args) {
+  const KernelProgram& p = kernel.spec().program;
+  const Operands o = operands_of(p);
+  Prepared pr = prepare(p, args, true);
+  const int nops = o.total();
+  int64_t numel = 1;
+  for (int64_t s : args.shape) numel *= s;
+  const Layout& l = pr.layout;
+  const int64_t kGrain = std::max<int64_t>(1, args.grain);
+  if (numel > 0) {
+    FusedFn fn = kernel.fn();
+    if (l.sizes.empty()) {
+      std::vector<int64_t> zero(nops, 0);
+      fn(pr.base.data(), zero.data(), 1);
+    } else {
+      const int64_t nd = static_cast<int64_t>(l.sizes.size());
+      const int64_t inner = l.sizes.back();
+      std::vector<int64_t> inner_st(nops);
+      for (int k = 0; k < nops; ++k) inner_st[k] = l.strides[k].back();
+      // Outer dims: tasks split only the kept ones (no two tasks share an accumulator).
+      std::vector<int64_t> kept, red;
+      for (int64_t d = 0; d + 1 < nd; ++d) (l.reduced[d] ? red : kept).push_back(d);
+      int64_t tasks = 1, red_rows = 1;
+      for (int64_t d : kept) tasks *= l.sizes[d];
+      for (int64_t d : red) red_rows *= l.sizes[d];
+      // Rows of one task: every reduced outer index, for the task's kept index.
+      auto run_rows = [&](int64_t task, int64_t lo, int64_t hi) {
+        std::vector<char*> ptr(nops);
+        std::vector<int64_t> off(nops, 0);
+        int64_t rem = task;
+        for (auto it = kept.rbegin(); it != kept.rend(); ++it) {
+          const int64_t idx = rem % l.sizes[*it];
+          rem /= l.sizes[*it];
+          for (int k = 0; k < nops; ++k) off[k] += idx * l.strides[k][*it];
+        }
+        for (int64_t r = 0; r < red_rows; ++r) {
+          int64_t rr = r;
+          std::vector<int64_t> o2 = off;
+          for (auto it = red.rbegin(); it != red.rend(); ++it) {
+            const int64_t idx = rr % l.sizes[*it];
+            rr /= l.sizes[*it];
+            for (int k = 0; k < nops; ++k) o2[k] += idx * l.strides[k][*it];
+          }
+          for (int k = 0; k < nops; ++k) ptr[k] = pr.base[k] + o2[k] + lo * inner_st[k];
+          fn(ptr.data(), inner_st.data(), hi - lo);
+        }
+      };
+      const bool inner_kept = !l.reduced.back();
+      if (tasks == 1 && inner_kept && inner * red_rows > kGrain) {
+        // One kept row: split the inner (kept) dim into chunks.
+        const int64_t chunk_grain = std::max<int64_t>(64, kGrain / std::max<int64_t>(1, red_rows));
+        parallel_for(0, inner, chunk_grain, [&](int64_t lo, int64_t hi) { run_rows(0, lo, hi); });
+      } else {
+        const int64_t per_task = inner * red_rows;
+        parallel_for(0, tasks, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, per_task)),
+                     [&](int64_t t0, int64_t t1) {
+                       for (int64_t t = t0; t < t1; ++t) run_rows(t, 0, inner);
+                     });
+      }
+    }
+  }
+  std::vector<Tensor> outs(p.outputs.size());
+  for (int s = 0; s < o.n_store; ++s) outs[o.store_out[s]] = pr.stores[s];
+  for (int r = 0; r < o.n_acc; ++r) {
+    const auto& out = p.outputs[o.acc_out[r]];
+    outs[o.acc_out[r]] = out.acc == out.dtype ? pr.accs[r] : pr.accs[r].to(out.dtype);
+  }
+  return outs;
+}
+
+}  // namespace kiln::codegen::llvm

@@ -1,0 +1,141 @@
+// Lowering of one fusion_group (the pass's contract: elementwise primitives, number constants,
+// views of block inputs, reductions at the tail; docs/ir.md) to one LLVM kernel, and the launcher
+// that runs it over tensors with the thread pool. The group is first flattened into a
+// KernelProgram (instructions with the dtypes eager computes them in), which is also what the
+// kernel cache keys on; the kernel then evaluates the program at every point of the group's
+// iteration shape, with broadcasting and views folded into per-operand strides.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "codegen/llvm/jit.h"
+#include "kiln/ir/graph.h"
+#include "kiln/ops/op_kind.h"
+#include "kiln/tensor.h"
+
+namespace kiln::codegen::llvm {
+
+/// The computation of a fusion group, as straight-line instructions over loaded operands.
+struct KernelProgram {
+  struct Instr {
+    enum class Kind : uint8_t { Load, Const, Op } kind = Kind::Op;
+    ops::OpKind op = ops::OpKind::Copy;  // Op: the primitive (elementwise rows only)
+    std::vector<int> args;               // Op: operand instructions
+    int input = -1;                      // Load: index into inputs
+    double fvalue = 0;                   // Const: the number (as written)
+    int64_t ivalue = 0;
+    bool is_float_const = false;
+    bool is_bool_const = false;
+    ScalarType dtype = kFloat;    // the value's dtype
+    ScalarType compute = kFloat;  // Op: the dtype its operands are converted to first
+  };
+  struct Output {
+    int instr = -1;
+    ScalarType dtype = kFloat;
+    /// A reduction (Sum, Prod, Amax, Amin, All, Any) of instr, or none: an elementwise output.
+    std::optional<ops::OpKind> reduce;
+    ScalarType acc = kFloat;  // reductions: the accumulator dtype (double for float sums)
+  };
+  std::vector<Instr> instrs;
+  std::vector<ScalarType> inputs;  // dtypes of the loaded operands
+  std::vector<Output> outputs;
+
+  /// A canonical text of the program (the kernel cache keys on it).
+  std::string str() const;
+  bool has_reductions() const;
+};
+
+/// How the kernel's innermost loop reads one operand, fixed when it is compiled: contiguous,
+/// broadcast (stride 0), or anything else (then the kernel takes its scalar strided loop).
+enum class Access : uint8_t { Contiguous, Broadcast, Strided };
+
+/// What a kernel is specialised for: the program and the inner-loop access of every operand
+/// (in ABI order: elementwise outputs, accumulators, inputs).
+struct KernelSpec {
+  KernelProgram program;
+  std::vector<Access> access;
+  int lanes = 0;  // vector elements per iteration (0: pick for the target)
+  /// A canonical text (program + access + lanes) for the kernel cache.
+  std::string key() const;
+};
+
+/// The kernel ABI: ptrs/strides per operand in the order [elementwise outputs, reduction
+/// accumulators, inputs]; byte strides of the innermost loop; n iterations. Accumulators are
+/// read-modify-written (stride 0: the loop reduces into one slot).
+using FusedFn = void (*)(char** ptrs, const int64_t* strides, int64_t n);
+
+inline constexpr const char* kFusedSymbol = "kiln_fused";
+
+/// A fusion group prepared for code generation: its program, and how to find the kernel's
+/// operands among the group's inputs at run time.
+struct GroupLowering {
+  KernelProgram program;
+  /// Per program input: the block input it reads and the view nodes (in the group) to apply
+  /// to it first, in order.
+  struct Source {
+    int block_input = -1;
+    std::vector<const ir::Node*> views;
+  };
+  std::vector<Source> sources;
+  std::vector<int64_t> shape;        // the iteration shape
+  std::vector<int64_t> reduce_dims;  // sorted dims of shape the reductions reduce
+  std::vector<std::vector<int64_t>> output_sizes;  // the group's declared output sizes
+};
+
+/// Prepares a fusion group node; returns nullopt (with why) when some node of the group has no
+/// kernel lowering here or its shapes are not static (the caller then runs the group eagerly).
+std::optional<GroupLowering> lower_group(const ir::Node& group, std::string* why);
+
+/// The launch operands of a lowered group for its inputs' tensors (views applied).
+struct LaunchArgs;
+LaunchArgs launch_args(const GroupLowering& g, const std::vector<Tensor>& block_inputs);
+
+/// Emits the kernel of spec as `void kiln_fused(char**, const int64_t*, int64_t)`.
+std::unique_ptr<::llvm::Module> emit_fused(::llvm::LLVMContext& ctx, const KernelSpec& spec);
+
+/// A compiled fusion kernel.
+class FusedKernel {
+ public:
+  /// Emits, optimises, compiles and loads.
+  static std::shared_ptr<FusedKernel> compile(const KernelSpec& spec,
+                                              const CompileOptions& options = {});
+  /// Loads object code made by compile() (maybe in another process): no LLVM optimiser runs.
+  static std::shared_ptr<FusedKernel> load(const KernelSpec& spec, const ObjectCode& object);
+
+  const KernelSpec& spec() const { return spec_; }
+  const ObjectCode& object() const { return object_; }
+  FusedFn fn() const { return fn_; }
+
+ private:
+  FusedKernel(KernelSpec spec, ObjectCode object);
+  KernelSpec spec_;
+  ObjectCode object_;
+  std::shared_ptr<KernelLibrary> library_;
+  FusedFn fn_ = nullptr;
+};
+
+/// The tensors of one launch: the group's iteration shape and its operands.
+struct LaunchArgs {
+  std::vector<int64_t> shape;       // the iteration shape
+  std::vector<Tensor> inputs;       // already viewed; each broadcasts to shape
+  std::vector<int64_t> reduce_dims;  // dims of shape the reductions reduce (sorted)
+  /// Optional, per program output: a contiguous tensor to write (reductions: of the keepdim
+  /// sizes; only where the accumulator dtype is the output dtype). Undefined: a fresh tensor.
+  std::vector<Tensor> outputs;
+  /// Elements of work below which a task is not split further (max-autotune tries others).
+  int64_t grain = 32768;
+};
+
+/// Where the launch's operands sit for one set of input strides: what the kernel's access
+/// pattern must be for these inputs (computed without running anything).
+std::vector<Access> access_for(const KernelProgram& program, const LaunchArgs& args);
+
+/// Runs kernel over args and returns the group's outputs in program order (reductions with
+/// keepdim sizes, i.e. the reduced dims kept as 1; callers view them as the group declares).
+std::vector<Tensor> launch(const FusedKernel& kernel, const LaunchArgs& args);
+
+}  // namespace kiln::codegen::llvm

@@ -1,0 +1,284 @@
+// ctest-label: codegen
+// Fused kernels from fusion_group nodes (src/codegen/llvm/fusion_kernel.cpp) against the
+// reference interpreter running the same group: elementwise chains, broadcasting, number
+// constants, mixed dtypes and promotion, bool results, views of inputs, strided inputs, and
+// every reduction along inner, outer, middle and all dims, at sizes around the vector width.
+#include <random>
+
+#include "codegen/llvm/fusion_kernel.h"
+#include "test_util.h"
+
+namespace kiln::testing {
+namespace {
+
+using codegen::llvm::FusedKernel;
+using codegen::llvm::GroupLowering;
+using codegen::llvm::KernelSpec;
+using ir::Value;
+using ops::OpKind;
+
+// Builds one fusion group while evaluating it eagerly on example tensors, so every value gets
+// its exact type (what the tracer and the shape pass give real graphs).
+class GroupBuilder {
+ public:
+  struct V {
+    Value* v;
+    IValue val;
+  };
+  GroupBuilder(ir::Builder& b, std::vector<Value*> ins, std::vector<Tensor> examples)
+      : b_(b) {
+    for (size_t i = 0; i < ins.size(); ++i) inputs_.push_back({ins[i], examples[i]});
+  }
+  V in(size_t i) const { return inputs_[i]; }
+  V op(OpKind k, std::vector<std::variant<V, IValue>> args) {
+    std::vector<ir::Arg> ir_args;
+    std::vector<IValue> vals;
+    for (auto& a : args) {
+      if (std::holds_alternative<V>(a)) {
+        ir_args.emplace_back(std::get<V>(a).v);
+        vals.push_back(std::get<V>(a).val);
+      } else {
+        const IValue& c = std::get<IValue>(a);
+        ir_args.emplace_back(b_.constant(c));
+        vals.push_back(c);
+      }
+    }
+    IValue r = ops::call(k, vals)[0];
+    return {b_.op(k, ir_args, ir::tensor_type_of(r.toTensor())), r};
+  }
+
+ private:
+  ir::Builder& b_;
+  std::vector<V> inputs_;
+};
+
+using Body = std::function<std::vector<GroupBuilder::V>(GroupBuilder&)>;
+
+struct Built {
+  std::unique_ptr<ir::Graph> g;
+  ir::Node* group = nullptr;
+};
+
+Built build(const std::vector<Tensor>& inputs, const Body& body) {
+  Built r;
+  r.g = std::make_unique<ir::Graph>();
+  ir::Builder b(*r.g);
+  std::vector<Value*> gi;
+  for (size_t i = 0; i < inputs.size(); ++i) gi.push_back(b.input(ir::tensor_type_of(inputs[i])));
+  auto outs = b.fusion_group(gi, [&](ir::Builder& sb, const std::vector<Value*>& ins) {
+    GroupBuilder gb(sb, ins, inputs);
+    std::vector<Value*> o;
+    for (auto& v : body(gb)) o.push_back(v.v);
+    return o;
+  });
+  b.ret(outs);
+  for (ir::Node* n : r.g->block()->nodes())
+    if (n->kind().is(ir::Prim::FusionGroup)) r.group = n;
+  return r;
+}
+
+// Compiles the group for these inputs, runs it, and compares with the interpreter.
+void check(const std::string& what, const std::vector<Tensor>& inputs, const Body& body,
+           double rtol = 1e-6, double atol = 1e-6) {
+  SCOPED_TRACE(what);
+  Built bt = build(inputs, body);
+  std::string why;
+  auto low = codegen::llvm::lower_group(*bt.group, &why);
+  ASSERT_TRUE(low.has_value()) << why;
+  auto args = codegen::llvm::launch_args(*low, inputs);
+  KernelSpec spec{low->program, codegen::llvm::access_for(low->program, args), 0};
+  auto kernel = FusedKernel::compile(spec);
+  std::vector<Tensor> got = codegen::llvm::launch(*kernel, args);
+  std::vector<IValue> in_vals(inputs.begin(), inputs.end());
+  std::vector<IValue> want = ir::run(*bt.g, in_vals);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    Tensor g = got[i].reshape(low->output_sizes[i]);
+    const Tensor& w = want[i].toTensor();
+    EXPECT_EQ(g.dtype(), w.dtype()) << "output " << i;
+    EXPECT_TRUE(close(g, w, rtol, atol)) << "output " << i << "\n" << low->program.str();
+  }
+}
+
+using V = GroupBuilder::V;
+using L = std::vector<int64_t>;
+
+TEST(FusedKernel, EightOpChainAtSizesAroundTheVectorWidth) {
+  for (int64_t n : {1, 7, 8, 31, 32, 33, 63, 64, 65, 1000, 100003}) {
+    Tensor x = random_tensor({n}, kFloat);
+    check(fmt::format("n = {}", n), {x}, [](GroupBuilder& g) {
+      V x = g.in(0);
+      V a = g.op(OpKind::Mul, {x, IValue(2.0)});
+      a = g.op(OpKind::Add, {a, IValue(1.0)});
+      a = g.op(OpKind::Relu, {a});
+      a = g.op(OpKind::Mul, {a, x});
+      a = g.op(OpKind::Sigmoid, {a});
+      a = g.op(OpKind::Sub, {a, IValue(0.5)});
+      a = g.op(OpKind::Tanh, {a});
+      return std::vector<V>{g.op(OpKind::Add, {a, x})};
+    }, 1e-5, 1e-6);
+  }
+}
+
+TEST(FusedKernel, BroadcastingStridesAndSeveralOutputs) {
+  Tensor a = random_tensor({3, 1, 5}, kFloat), b = random_tensor({4, 1}, kFloat);
+  check("3-way broadcast, two outputs", {a, b}, [](GroupBuilder& g) {
+    V s = g.op(OpKind::Add, {g.in(0), g.in(1)});  // [3, 4, 5]
+    V p = g.op(OpKind::Mul, {s, g.in(0)});
+    return std::vector<V>{s, g.op(OpKind::Exp, {p})};
+  });
+  Tensor t = random_tensor({6, 9}, kDouble).t();  // non-contiguous
+  Tensor r = random_tensor({9, 6}, kDouble);
+  check("transposed input (strided access)", {t, r}, [](GroupBuilder& g) {
+    return std::vector<V>{g.op(OpKind::Atan2, {g.in(0), g.in(1)})};
+  }, 1e-12, 1e-12);
+  Tensor big = random_tensor({257, 129}, kFloat);
+  Tensor row = random_tensor({129}, kFloat);
+  check("large, row broadcast (parallel rows)", {big, row}, [](GroupBuilder& g) {
+    V d = g.op(OpKind::Div, {g.in(0), g.op(OpKind::Add, {g.op(OpKind::Abs, {g.in(1)}), IValue(1.0)})});
+    return std::vector<V>{g.op(OpKind::Log1p, {g.op(OpKind::Abs, {d})})};
+  }, 1e-5, 1e-6);
+  Tensor s0 = random_tensor({}, kFloat), v = random_tensor({17}, kFloat);
+  check("0-dim input", {s0, v}, [](GroupBuilder& g) {
+    return std::vector<V>{g.op(OpKind::Maximum, {g.in(0), g.in(1)})};
+  });
+  Tensor e = random_tensor({0, 3}, kFloat);
+  check("zero-size", {e}, [](GroupBuilder& g) {
+    return std::vector<V>{g.op(OpKind::Neg, {g.in(0)})};
+  });
+}
+
+TEST(FusedKernel, DtypesPromotionAndBoolResults) {
+  Tensor i = random_tensor({5, 7}, kLong, -5, 5), f = random_tensor({7}, kFloat);
+  check("int64 * float32 -> float32", {i, f}, [](GroupBuilder& g) {
+    return std::vector<V>{g.op(OpKind::Mul, {g.in(0), g.in(1)})};
+  });
+  check("comparison -> bool, where", {i, f}, [](GroupBuilder& g) {
+    V c = g.op(OpKind::Gt, {g.in(0), g.in(1)});
+    V w = g.op(OpKind::Where, {c, g.in(0), IValue(2.5)});
+    return std::vector<V>{c, w, g.op(OpKind::LogicalNot, {c})};
+  });
+  check("integer arithmetic with an int number", {i}, [](GroupBuilder& g) {
+    V a = g.op(OpKind::Mul, {g.in(0), IValue(int64_t{3})});
+    V b = g.op(OpKind::Sub, {a, g.in(0)});
+    V m = g.op(OpKind::Maximum, {b, IValue(int64_t{-4})});
+    return std::vector<V>{g.op(OpKind::Abs, {m}), g.op(OpKind::Relu, {g.op(OpKind::Neg, {m})})};
+  });
+  check("int -> float via div (IntToFloat)", {i}, [](GroupBuilder& g) {
+    return std::vector<V>{g.op(OpKind::Div, {g.in(0), IValue(int64_t{4})}),
+                          g.op(OpKind::Sqrt, {g.op(OpKind::Abs, {g.in(0)})})};
+  });
+  Tensor bb = random_tensor({9}, kBool), cc = random_tensor({9}, kBool);
+  check("bool logic", {bb, cc}, [](GroupBuilder& g) {
+    V x = g.op(OpKind::LogicalXor, {g.in(0), g.in(1)});
+    return std::vector<V>{g.op(OpKind::LogicalOr, {x, g.op(OpKind::Eq, {g.in(0), g.in(1)})})};
+  });
+  Tensor d = random_tensor({4, 4}, kDouble), fl = random_tensor({4, 4}, kFloat);
+  check("casts", {d, fl}, [](GroupBuilder& g) {
+    V c = g.op(OpKind::Cast, {g.in(0), IValue(kFloat)});
+    V s = g.op(OpKind::Add, {c, g.in(1)});
+    V k = g.op(OpKind::Cast, {g.op(OpKind::Mul, {s, IValue(10.0)}), IValue(kLong)});
+    V bl = g.op(OpKind::Cast, {s, IValue(kBool)});
+    return std::vector<V>{s, k, bl, g.op(OpKind::Cast, {bl, IValue(kDouble)})};
+  });
+  Tensor nan = tensor({1.0, std::nan(""), -0.0, INFINITY, -INFINITY}, kFloat);
+  check("special values", {nan}, [](GroupBuilder& g) {
+    V r = g.op(OpKind::Relu, {g.in(0)});
+    V m = g.op(OpKind::Maximum, {g.in(0), IValue(0.0)});
+    return std::vector<V>{r, m, g.op(OpKind::Ne, {g.in(0), g.in(0)}),
+                          g.op(OpKind::Sign, {g.in(0)})};
+  });
+}
+
+TEST(FusedKernel, ViewsOfInputs) {
+  Tensor x = random_tensor({4, 6}, kFloat), y = random_tensor({6}, kFloat);
+  check("permute + expand + slice of inputs", {x, y}, [](GroupBuilder& g) {
+    V t = g.op(OpKind::Permute, {g.in(0), IValue(L{1, 0})});                     // [6, 4]
+    V e = g.op(OpKind::Expand, {g.op(OpKind::View, {g.in(1), IValue(L{6, 1})}), IValue(L{6, 4})});
+    V s = g.op(OpKind::Slice, {t, IValue(int64_t{0}), IValue(int64_t{0}), IValue(int64_t{6}),
+                               IValue(int64_t{1})});
+    return std::vector<V>{g.op(OpKind::Mul, {s, e})};
+  });
+}
+
+Body reduce_body(OpKind k, L dims, bool keepdim, bool with_elementwise) {
+  return [=](GroupBuilder& g) {
+    V x = g.op(OpKind::Mul, {g.in(0), IValue(1.5)});
+    std::vector<V> outs{g.op(k, {x, IValue(dims), IValue(keepdim)})};
+    if (with_elementwise) outs.push_back(x);
+    return outs;
+  };
+}
+
+TEST(FusedKernel, ReductionsAlongEveryLayout) {
+  const std::vector<std::pair<std::string, L>> dims = {
+      {"inner", {2}}, {"outer", {0}}, {"middle", {1}}, {"all", {0, 1, 2}}, {"outer two", {0, 1}},
+      {"first and last", {0, 2}}};
+  for (OpKind k : {OpKind::Sum, OpKind::Prod, OpKind::Amax, OpKind::Amin}) {
+    for (const auto& [name, d] : dims) {
+      for (L shape : {L{3, 5, 7}, L{2, 3, 67}, L{65, 2, 33}}) {
+        for (bool keep : {false, true}) {
+          Tensor x = random_tensor(shape, kFloat, 0.5, 1.5);
+          check(fmt::format("{} over {} of {}, keepdim {}", ops::op_info(k).name, name,
+                            shape_str(shape), keep),
+                {x}, reduce_body(k, d, keep, name == "inner"), 1e-5, 1e-5);
+        }
+      }
+    }
+  }
+}
+
+TEST(FusedKernel, ReductionDtypesAndSpecialValues) {
+  Tensor big = random_tensor({1000, 300}, kFloat);
+  check("large sum over rows (parallel)", {big}, reduce_body(OpKind::Sum, {1}, false, false),
+        1e-5, 1e-4);
+  check("large sum over columns (parallel chunks)", {big}, reduce_body(OpKind::Sum, {0}, false, true),
+        1e-5, 1e-4);
+  Tensor d = random_tensor({33, 17}, kDouble);
+  check("float64 amin", {d}, reduce_body(OpKind::Amin, {1}, true, false), 1e-12, 1e-12);
+  Tensor n = tensor({{1.0, std::nan(""), 3.0}, {-INFINITY, 2.0, 0.5}}, kFloat);
+  check("amax with NaN and -inf", {n}, reduce_body(OpKind::Amax, {1}, false, false));
+  Tensor ints = random_tensor({6, 40}, kLong, -9, 9);
+  check("int64 sum and max", {ints}, [](GroupBuilder& g) {
+    V x = g.op(OpKind::Add, {g.in(0), IValue(int64_t{1})});
+    return std::vector<V>{g.op(OpKind::Sum, {x, IValue(L{1}), IValue(false)})};
+  });
+  check("int64 amax", {ints}, [](GroupBuilder& g) {
+    V x = g.op(OpKind::Mul, {g.in(0), IValue(int64_t{2})});
+    return std::vector<V>{g.op(OpKind::Amax, {x, IValue(L{0}), IValue(true)})};
+  });
+  Tensor f = random_tensor({5, 70}, kFloat);
+  check("all/any of comparisons, sum of bools", {f}, [](GroupBuilder& g) {
+    V c = g.op(OpKind::Gt, {g.in(0), IValue(0.0)});
+    return std::vector<V>{g.op(OpKind::All, {c, IValue(L{1}), IValue(false)})};
+  });
+  check("any", {f}, [](GroupBuilder& g) {
+    V c = g.op(OpKind::Gt, {g.in(0), IValue(1.9)});
+    return std::vector<V>{g.op(OpKind::Any, {c, IValue(L{1}), IValue(false)})};
+  });
+  check("sum of bools", {f}, [](GroupBuilder& g) {
+    V c = g.op(OpKind::Lt, {g.in(0), IValue(0.0)});
+    return std::vector<V>{g.op(OpKind::Sum, {c, IValue(L{0}), IValue(false)})};
+  });
+  Tensor e = random_tensor({0, 4}, kFloat);
+  check("sum over an empty dim", {e}, reduce_body(OpKind::Sum, {0}, false, false));
+}
+
+TEST(FusedKernel, ProgramsOutsideTheLoweringAreRefused) {
+  Tensor h = random_tensor({4}, kHalf);
+  Built bt = build({h}, [](GroupBuilder& g) {
+    return std::vector<V>{g.op(OpKind::Neg, {g.in(0)})};
+  });
+  std::string why;
+  EXPECT_FALSE(codegen::llvm::lower_group(*bt.group, &why).has_value());
+  EXPECT_NE(why.find("float16"), std::string::npos) << why;
+  Tensor i = random_tensor({4}, kLong, 1, 4);
+  Built bt2 = build({i, i}, [](GroupBuilder& g) {
+    return std::vector<V>{g.op(OpKind::Remainder, {g.in(0), g.in(1)})};
+  });
+  EXPECT_FALSE(codegen::llvm::lower_group(*bt2.group, &why).has_value());
+  EXPECT_NE(why.find("remainder"), std::string::npos) << why;
+}
+
+}  // namespace
+}  // namespace kiln::testing
