@@ -76,12 +76,25 @@ void BM_CNNLayer(benchmark::State& state) {
   nn::AnyModule layer;
   std::vector<int64_t> in;
   switch (state.range(0)) {
-    case 0: layer = nn::AnyModule(nn::Conv2d(nn::Conv2dOptions(1, 16, 3).padding(1))), in = {n, 1, 8, 8}; break;
-    case 1: layer = nn::AnyModule(nn::Conv2d(nn::Conv2dOptions(16, 32, 3).padding(1))), in = {n, 16, 4, 4}; break;
-    case 2: layer = nn::AnyModule(nn::ReLU()), in = {n, 16, 8, 8}; break;
-    case 3: layer = nn::AnyModule(nn::MaxPool2d(2)), in = {n, 16, 8, 8}; break;
-    case 4: layer = nn::AnyModule(nn::MaxPool2d(2)), in = {n, 32, 4, 4}; break;
-    default: layer = nn::AnyModule(nn::BatchNorm2d(16)), in = {n, 16, 8, 8}; break;
+    case 0:
+      layer = nn::AnyModule(nn::Conv2d(nn::Conv2dOptions(1, 16, 3).padding(1))), in = {n, 1, 8, 8};
+      break;
+    case 1:
+      layer = nn::AnyModule(nn::Conv2d(nn::Conv2dOptions(16, 32, 3).padding(1))),
+      in = {n, 16, 4, 4};
+      break;
+    case 2:
+      layer = nn::AnyModule(nn::ReLU()), in = {n, 16, 8, 8};
+      break;
+    case 3:
+      layer = nn::AnyModule(nn::MaxPool2d(2)), in = {n, 16, 8, 8};
+      break;
+    case 4:
+      layer = nn::AnyModule(nn::MaxPool2d(2)), in = {n, 32, 4, 4};
+      break;
+    default:
+      layer = nn::AnyModule(nn::BatchNorm2d(16)), in = {n, 16, 8, 8};
+      break;
   }
   kiln::Tensor x = kiln::randn(in).requires_grad_();
   kiln::Tensor g = kiln::randn(layer.forward(x).sizes());

@@ -2,6 +2,7 @@
 // hooks, retain_grad, detach, grad mode, leaf rules, version checks, in-place rebasing (also
 // through views), custom Functions, and the error paths. Formulas per op: test_gradcheck.cpp.
 #include <cmath>
+#include <functional>
 
 #include "tensor/backward_kernels.h"
 #include "tensor/onednn.h"
@@ -418,7 +419,6 @@ TEST(Autograd, TrainsALinearModel) {
   EXPECT_NEAR(b.item<double>(), 0.25, 1e-4);
 }
 
-}  // namespace
 // ---- fused backward kernels (src/tensor/backward_kernels.h) -----------------------------------
 // Each must give what its primitive spelling gives (the spelling is what create_graph records).
 
@@ -484,7 +484,7 @@ TEST(FusedBackward, Conv2dOneDnnBackwardMatchesTheIm2colFormula) {
   for (const ConvCase& c : cases) {
     for (int layout = 0; layout < 2; ++layout) {
       SCOPED_TRACE(::testing::Message() << "x " << shape_str(c.x) << " w " << shape_str(c.w)
-                                      << " groups " << c.groups << " layout " << layout);
+                                        << " groups " << c.groups << " layout " << layout);
       Tensor x0 = random_tensor(c.x, kFloat);
       // layout 1: channels-last input and a non-contiguous gradient
       if (layout == 1 && x0.dim() == 4)
@@ -519,6 +519,18 @@ TEST(FusedBackward, Conv2dOneDnnBackwardMatchesTheIm2colFormula) {
                     autograd::grad({y}, {x}, {g}, true, true)[0].detach(), 1e-4, 1e-4));
   EXPECT_TRUE(close(autograd::grad({y}, {w}, {g}, true)[0],
                     autograd::grad({y}, {w}, {g}, true, true)[0].detach(), 1e-4, 1e-4));
+  // Only the bias's gradient, and the weight's and bias's without the input's.
+  Tensor b = random_tensor({4}, kFloat).requires_grad_();
+  Tensor xc = random_tensor({2, 3, 6, 6}, kFloat), wc = w.detach();
+  Tensor yb = conv2d(xc, wc, b, 1, 1);
+  Tensor gb = random_tensor(yb.sizes(), kFloat);
+  EXPECT_TRUE(close(autograd::grad({yb}, {b}, {gb}, true)[0], gb.sum({0, 2, 3}), 1e-5, 1e-5));
+  Tensor wr = wc.clone().requires_grad_();
+  Tensor yw = conv2d(xc, wr, b, 1, 1);
+  variable_list fw = autograd::grad({yw}, {wr, b}, {gb}, true);
+  variable_list rw = autograd::grad({yw}, {wr, b}, {gb}, true, true);
+  EXPECT_TRUE(close(fw[0], rw[0].detach(), 1e-4, 1e-4));
+  EXPECT_TRUE(close(fw[1], gb.sum({0, 2, 3}), 1e-5, 1e-5));
   // An empty batch and float64 take the formula.
   Tensor xe = random_tensor({0, 3, 6, 6}, kFloat).requires_grad_();
   Tensor ye = conv2d(xe, w, Tensor(), 1, 1);
@@ -584,4 +596,198 @@ TEST(Autograd, FirstGradientIsStolenOnlyWhenUnshared) {
   EXPECT_TRUE(close(e.grad(), ones({2, 3}, kDouble), 0, 0));
 }
 
+// True when a and b are views of one buffer (any offset or strides).
+bool shares_storage(const Tensor& a, const Tensor& b) {
+  return a.unsafeGetTensorImpl()->storage() == b.unsafeGetTensorImpl()->storage();
+}
+
+// The caller's gradient goes through ops whose backward hands it on unchanged (add), as a view
+// (view, reshape, t, a leaf root) or scaled (mul): in every case .grad() is the leaf's own memory,
+// so writing the caller's tensor afterwards, or accumulating a second backward into .grad(), leaves
+// the other alone.
+TEST(AccumulateGrad, NeverAliasesTheCallersGradient) {
+  struct Case {
+    const char* what;
+    std::function<Tensor(const Tensor&)> f;
+    double scale;
+  };
+  const Case cases[] = {
+      {"x * 2", [](const Tensor& x) { return x * 2; }, 2.0},
+      {"x + 1", [](const Tensor& x) { return x + 1; }, 1.0},
+      {"x.view",
+       [](const Tensor& x) {
+         return x.view({6}).view({2, 3});
+       },
+       1.0},
+      {"x.reshape",
+       [](const Tensor& x) {
+         return x.reshape({3, 2}).reshape({2, 3});
+       },
+       1.0},
+      {"x.t().t()", [](const Tensor& x) { return x.t().t(); }, 1.0},
+      {"x itself", [](const Tensor& x) { return x; }, 1.0},
+      {"x + x", [](const Tensor& x) { return x + x; }, 2.0},
+  };
+  for (const Case& c : cases) {
+    SCOPED_TRACE(c.what);
+    Tensor x = leaf({2, 3});
+    Tensor g = random_tensor({2, 3}, kDouble);
+    const Tensor g0 = g.clone();
+    c.f(x).backward(g);
+    ASSERT_TRUE(x.grad().defined());
+    EXPECT_FALSE(shares_storage(x.grad(), g));
+    EXPECT_TRUE(close(x.grad(), g0 * c.scale, 0, 0));
+    g.fill_(100);
+    EXPECT_TRUE(close(x.grad(), g0 * c.scale, 0, 0)) << "writing g changed x.grad()";
+    // A second backward accumulates into .grad() in place: neither gradient given may change.
+    Tensor g2 = random_tensor({2, 3}, kDouble);
+    const Tensor g20 = g2.clone();
+    c.f(x).backward(g2);
+    EXPECT_TRUE(close(x.grad(), (g0 + g20) * c.scale, 1e-15, 1e-15));
+    EXPECT_TRUE(close(g, full({2, 3}, 100.0, kDouble), 0, 0));
+    EXPECT_TRUE(close(g2, g20, 0, 0));
+  }
+}
+
+// Nothing else sees a gradient a hook made and handed back: it becomes .grad() without a copy.
+TEST(AccumulateGrad, TakesAFreshUnsharedGradientWithoutACopy) {
+  Tensor x = leaf({64});
+  const void* made = nullptr;
+  x.register_hook([&made](const Tensor& g) {
+    Tensor r = g * 3;
+    made = r.data_ptr();
+    return r;
+  });
+  (x * 2).sum().backward();
+  EXPECT_EQ(x.grad().data_ptr(), made) << "the unshared gradient was copied";
+  EXPECT_TRUE(close(x.grad(), full({64}, 6.0, kDouble), 0, 0));
+  // Later passes add into that same buffer.
+  const void* taken = x.grad().data_ptr();
+  (x * 2).sum().backward();
+  EXPECT_EQ(x.grad().data_ptr(), taken);
+  EXPECT_NE(made, taken);
+  EXPECT_TRUE(close(x.grad(), full({64}, 12.0, kDouble), 0, 0));
+}
+
+// Hooks that keep the gradient they see or the one they return, or a view of either: .grad()
+// must be a copy, and accumulating into it must not write what the hook kept.
+TEST(AccumulateGrad, GradientsAHookKeepsAreCopied) {
+  for (int mode = 0; mode < 4; ++mode) {
+    SCOPED_TRACE(mode);
+    Tensor x = leaf({2, 4});
+    Tensor kept;
+    x.register_hook([&kept, mode](const Tensor& g) -> Tensor {
+      switch (mode) {
+        case 0:
+          kept = g;
+          return Tensor();  // keeps what it saw
+        case 1:
+          kept = g * 3;
+          return kept;  // keeps what it returns
+        case 2:
+          kept = g.view({8});
+          return Tensor();  // keeps a view of what it saw
+        default: {
+          Tensor r = g * 3;
+          kept = r.t();  // keeps a view of what it returns
+          return r;
+        }
+      }
+    });
+    (x * 2).sum().backward();
+    const double want = mode % 2 == 0 ? 2.0 : 6.0;
+    ASSERT_TRUE(kept.defined());
+    EXPECT_FALSE(shares_storage(x.grad(), kept));
+    EXPECT_TRUE(close(x.grad(), full({2, 4}, want, kDouble), 0, 0));
+    const Tensor kept0 = kept.clone();
+    Tensor first = kept;
+    (x * 2).sum().backward();  // the hook keeps the new gradient; the old one must be unchanged
+    EXPECT_TRUE(close(first, kept0, 0, 0)) << "accumulating wrote a tensor the hook kept";
+    EXPECT_TRUE(close(x.grad(), full({2, 4}, 2 * want, kDouble), 0, 0));
+    kept.fill_(-1);
+    EXPECT_TRUE(close(x.grad(), full({2, 4}, 2 * want, kDouble), 0, 0));
+  }
+}
+
+// f(x) = sum(x * 3), whose backward returns its saved tensor itself (3s, made in forward) when
+// the incoming gradient is one, as a user's Function may: with retain_graph the saved tensor
+// lives on in the graph, so .grad() must not take it.
+struct ReturnsItsSavedTensor : autograd::Function<ReturnsItsSavedTensor> {
+  static Tensor forward(autograd::AutogradContext* ctx, const Tensor& x) {
+    ctx->save_for_backward({full(x.sizes(), 3.0, kDouble)});
+    return (x * 3).sum();
+  }
+  static variable_list backward(autograd::AutogradContext* ctx, variable_list grads) {
+    Tensor s = ctx->get_saved_variables()[0];
+    return {grads[0].item<double>() == 1.0 ? s : s * grads[0]};
+  }
+};
+
+TEST(AccumulateGrad, RetainGraphKeepsSavedTensorsApart) {
+  Tensor x = leaf({5});
+  Tensor y = ReturnsItsSavedTensor::apply(x);
+  y.backward({}, true);
+  EXPECT_TRUE(close(x.grad(), full({5}, 3.0, kDouble), 0, 0));
+  // Zeroing .grad() must not zero the graph's saved tensor (nor bump its version).
+  x.mutable_grad().zero_();
+  y.backward({}, true);
+  EXPECT_TRUE(close(x.grad(), full({5}, 3.0, kDouble), 0, 0));
+  y.backward({}, true);
+  y.backward();
+  EXPECT_TRUE(close(x.grad(), full({5}, 9.0, kDouble), 0, 0));
+
+  // Built-in ops with retain_graph: saved operands and the given gradient stay as they were.
+  Tensor a = leaf({4}), b = leaf({4});
+  const Tensor a0 = a.detach().clone(), b0 = b.detach().clone();
+  Tensor z = a * b;
+  Tensor g = random_tensor({4}, kDouble);
+  const Tensor g0 = g.clone();
+  z.backward(g, true);
+  a.mutable_grad().mul_(0);
+  z.backward(g, true);
+  z.backward(g);
+  EXPECT_TRUE(close(a.grad(), g0 * b0 * 2, 1e-15, 1e-15));
+  EXPECT_TRUE(close(b.grad(), g0 * a0 * 3, 1e-15, 1e-15));
+  EXPECT_TRUE(close(g, g0, 0, 0));
+  EXPECT_TRUE(close(a.detach(), a0, 0, 0));
+  EXPECT_TRUE(close(b.detach(), b0, 0, 0));
+}
+
+// create_graph: .grad() is a recorded clone or an out-of-place sum, never the caller's tensor,
+// and a .grad() held from before is not written.
+TEST(AccumulateGrad, CreateGraphPaths) {
+  Tensor x = leaf({3});
+  Tensor g = random_tensor({3}, kDouble);
+  const Tensor g0 = g.clone();
+  x.backward(g, true, true);
+  EXPECT_FALSE(shares_storage(x.grad(), g));
+  g.fill_(0);
+  EXPECT_TRUE(close(x.grad(), g0, 0, 0));
+
+  // A gradient with history: d/dx of (x*x) . v is 2 x v; then d/dx of sum(x.grad) is 2 v.
+  Tensor w = leaf({3});
+  Tensor v = random_tensor({3}, kDouble);
+  (w * w).backward(v, true, true);
+  Tensor first = w.grad();
+  ASSERT_TRUE(first.requires_grad());
+  EXPECT_TRUE(close(first, w.detach() * v * 2, 1e-15, 1e-15));
+  const Tensor first0 = first.detach().clone();
+  EXPECT_TRUE(close(autograd::grad({first.sum()}, {w})[0], v * 2, 1e-15, 1e-15));
+  // Accumulating with create_graph is out of place: the handle taken before keeps its values.
+  (w * w).backward(v, false, true);
+  EXPECT_TRUE(close(first, first0, 0, 0));
+  EXPECT_TRUE(close(w.grad(), first0 * 2, 1e-15, 1e-15));
+  EXPECT_FALSE(shares_storage(w.grad(), first));
+
+  // A stolen first gradient followed by a create_graph pass: the sum is a new tensor.
+  Tensor u = leaf({3});
+  (u * 2).sum().backward();
+  Tensor before = u.grad();
+  (u * u).sum().backward({}, false, true);
+  EXPECT_TRUE(close(before, full({3}, 2.0, kDouble), 0, 0));
+  EXPECT_TRUE(close(u.grad(), u.detach() * 2 + 2, 1e-15, 1e-15));
+  EXPECT_TRUE(u.grad().requires_grad());
+}
+
+}  // namespace
 }  // namespace kiln::testing

@@ -367,9 +367,13 @@ TEST(OpTable, TraitsAndDtypeRules) {
 
 // ---- the CPU allocator --------------------------------------------------------------------
 // Sizes below, inside and above the size-class cache (64 KiB .. 1 MiB) and the large-block cache.
-const size_t kAllocSizes[] = {1,          63,         4096,          65535,     65536,
-                              65537,      80 << 10,   (80 << 10) + 1, 300000,    (1 << 20) - 1,
-                              1 << 20,    (1 << 20) + 1, 3 << 20};
+const size_t kAllocSizes[] = {1,        63,
+                              4096,     65535,
+                              65536,    65537,
+                              80 << 10, (80 << 10) + 1,
+                              300000,   (1 << 20) - 1,
+                              1 << 20,  (1 << 20) + 1,
+                              3 << 20};
 
 TEST(CpuAllocator, AlignedWritableAndReusedAfterFree) {
   Allocator* a = get_allocator(kCPU);

@@ -4,6 +4,7 @@
 // ops on tensors (the vectorised kernel loops, with their odd-sized tails) and called directly
 // on one value (scalar code); both must give the same bits, within the asserted max ulp.
 #include <gtest/gtest.h>
+#include <kiln/kiln.h>
 
 #include <bit>
 #include <cmath>
@@ -12,8 +13,6 @@
 #include <limits>
 #include <random>
 #include <vector>
-
-#include <kiln/kiln.h>
 
 #include "ops/simd_math.h"
 
@@ -49,11 +48,17 @@ double ulp_error(T y, long double r) {
 template <class T>
 std::vector<T> special_values() {
   using L = std::numeric_limits<T>;
-  std::vector<T> v = {T(0),       T(1),           T(0.5),          T(2),         T(10),
-                      T(100),     L::min(),       L::denorm_min(), L::max(),     L::infinity(),
-                      L::quiet_NaN(), L::epsilon(), T(88.7),       T(89),        T(104),
-                      T(709.7),   T(745),         T(1e-30),        T(1e30),      T(0x1p-25),
-                      T(0x1p-24), std::nextafter(L::min(), T(0))};
+  std::vector<T> v = {T(0),           T(1),
+                      T(0.5),         T(2),
+                      T(10),          T(100),
+                      L::min(),       L::denorm_min(),
+                      L::max(),       L::infinity(),
+                      L::quiet_NaN(), L::epsilon(),
+                      T(88.7),        T(89),
+                      T(104),         T(709.7),
+                      T(745),         T(1e-30),
+                      T(1e30),        T(0x1p-25),
+                      T(0x1p-24),     std::nextafter(L::min(), T(0))};
   const size_t n = v.size();
   for (size_t i = 0; i < n; ++i) v.push_back(-v[i]);
   return v;
@@ -167,8 +172,7 @@ class SimdMath : public ::testing::TestWithParam<int> {};
 TEST_P(SimdMath, Float32) { run_case<float>(cases()[GetParam()]); }
 TEST_P(SimdMath, Float64) { run_case<double>(cases()[GetParam()]); }
 
-INSTANTIATE_TEST_SUITE_P(Functions, SimdMath,
-                         ::testing::Range(0, static_cast<int>(cases().size())),
+INSTANTIATE_TEST_SUITE_P(Functions, SimdMath, ::testing::Range(0, static_cast<int>(cases().size())),
                          [](const ::testing::TestParamInfo<int>& info) {
                            return std::string(cases()[info.param].name);
                          });
@@ -177,8 +181,8 @@ INSTANTIATE_TEST_SUITE_P(Functions, SimdMath,
 // inlined as instructions) agree with their formulas over libm, special values included.
 TEST(SimdMath, CompositesMatchTheirFormulasOverLibm) {
   const float inf = std::numeric_limits<float>::infinity(), nan = std::nanf("");
-  std::vector<float> v = {0.0f, -0.0f, inf, -inf, nan, 100.0f, -100.0f, 1e-40f, -1e-40f, 30.0f,
-                          -30.0f, 0.5f, -0.5f, 2.0f, 88.0f, -88.0f, 1e-20f, 4.0f};
+  std::vector<float> v = {0.0f,  -0.0f,  inf,  -inf,  nan,  100.0f, -100.0f, 1e-40f, -1e-40f,
+                          30.0f, -30.0f, 0.5f, -0.5f, 2.0f, 88.0f,  -88.0f,  1e-20f, 4.0f};
   std::mt19937 g(3);
   std::uniform_real_distribution<float> u(-12, 12);
   for (int i = 0; i < 1001; ++i) v.push_back(u(g));

@@ -155,7 +155,8 @@ bool can_steal(const Tensor& g) {
   return g.impl().use_count() == 1 && impl->storage().use_count() == 1 &&
          impl->autograd_meta == nullptr && !impl->requires_grad() && impl->is_contiguous() &&
          impl->storage_offset() == 0 &&
-         impl->storage()->nbytes() == static_cast<size_t>(impl->numel()) * element_size(impl->dtype());
+         impl->storage()->nbytes() ==
+             static_cast<size_t>(impl->numel()) * element_size(impl->dtype());
 }
 }  // namespace
 

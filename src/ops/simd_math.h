@@ -127,7 +127,7 @@ KILN_MATH_INLINE T from_bits(UInt<T> b) {
 // of the low mantissa bits of the sum (no float-to-int64 conversion, which AVX2 lacks).
 template <class T>
 struct Rounded {
-  T n;                          // the integer, as T
+  T n;                         // the integer, as T
   typename Traits<T>::Int ni;  // the integer
 };
 template <class T>
@@ -246,8 +246,8 @@ KILN_MATH_INLINE LogReduced<T> log_reduce(T x) {
   // The exponent as T without an int-to-float conversion AVX2 lacks for int64: OR it into the
   // mantissa of 2^mb and subtract (2^mb + bias) exactly.
   constexpr U kTwoMb = d ? U(0x4330000000000000ULL) : U(0x4b000000U);  // 2^mb
-  const T kk = from_bits<T>((ix >> mb) | kTwoMb) -
-               static_cast<T>((d ? 0x1p52 : 0x1p23) + Traits<T>::kBias);
+  const T kk =
+      from_bits<T>((ix >> mb) | kTwoMb) - static_cast<T>((d ? 0x1p52 : 0x1p23) + Traits<T>::kBias);
   const T m = from_bits<T>((ix & mmask) + sq);
   const T f = m - T(1);
   const T s = f / (T(2) + f);

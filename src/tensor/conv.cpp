@@ -267,10 +267,9 @@ struct ConvDims {
   dnnl::convolution_forward::primitive_desc forward_hint(bool bias) const {
     using tag = dnnl::memory::format_tag;
     const dnnl::memory::desc bmd = bias ? md({dst[1]}, tag::a) : dnnl::memory::desc();
-    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_training,
-                                      dnnl::algorithm::convolution_direct, md(src, tag::nchw),
-                                      md(wd, tag::any), bmd, md(dst, tag::nchw), strides, dilates,
-                                      padding, padding);
+    dnnl::convolution_forward::desc d(
+        dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, md(src, tag::nchw),
+        md(wd, tag::any), bmd, md(dst, tag::nchw), strides, dilates, padding, padding);
     return dnnl::convolution_forward::primitive_desc(d, onednn::attr(), onednn::engine());
   }
 };
@@ -791,8 +790,7 @@ void col2im_kernel(const T* cols, T* x, int64_t planes, int64_t H, int64_t W, co
 // forward kernel picks it (the first largest value, NaN winning), accumulated into acc (the
 // plane of gx itself, or a float plane for half/bfloat16), which the caller zeroed.
 template <int KH, int KW, typename T, typename A>
-void max_pool_backward_plane_full(const T* plane, const T* g, A* acc, int64_t W,
-                                  const Window& w) {
+void max_pool_backward_plane_full(const T* plane, const T* g, A* acc, int64_t W, const Window& w) {
   for (int64_t oy = 0; oy < w.oh; ++oy)
     for (int64_t ox = 0; ox < w.ow; ++ox) {
       const int64_t base = oy * w.sh * W + ox * w.sw;

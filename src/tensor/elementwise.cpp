@@ -712,12 +712,12 @@ Tensor where_impl(const Tensor& cond, const Arg& a, const Arg& b) {
   Operand oa = make_operand(a, common), ob = make_operand(b, common);
   KILN_DISPATCH_ALL_TYPES(common, "where", [&] {
     detail::for_each_row<4>(
-        shape, {static_cast<char*>(dst.data_ptr()), static_cast<char*>(cond.data_ptr()), oa.data(), ob.data()},
+        shape,
+        {static_cast<char*>(dst.data_ptr()), static_cast<char*>(cond.data_ptr()), oa.data(),
+         ob.data()},
         {detail::broadcast_byte_strides(dst, shape), detail::broadcast_byte_strides(cond, shape),
          oa.strides(shape), ob.strides(shape)},
-        [&](char** p, const int64_t* s, int64_t n) {
-          where_row<scalar_t>(p, s, n);
-        });
+        [&](char** p, const int64_t* s, int64_t n) { where_row<scalar_t>(p, s, n); });
   });
   return dst;
 }
@@ -764,12 +764,13 @@ Tensor relu_backward(const Tensor& grad, const Tensor& result) {
       infer_broadcast_size(result.sizes(), grad.sizes(), "relu_backward");
   Tensor out = make_empty(shape, grad.dtype());
   KILN_DISPATCH_FLOATING_TYPES(grad.dtype(), "relu_backward", [&] {
-    for_each_row<3>(shape,
-                    {static_cast<char*>(out.data_ptr()), static_cast<char*>(grad.data_ptr()),
-                     static_cast<char*>(result.data_ptr())},
-                    {broadcast_byte_strides(out, shape), broadcast_byte_strides(grad, shape),
-                     broadcast_byte_strides(result, shape)},
-                    [&](char** p, const int64_t* s, int64_t n) { relu_backward_row<scalar_t>(p, s, n); });
+    for_each_row<3>(
+        shape,
+        {static_cast<char*>(out.data_ptr()), static_cast<char*>(grad.data_ptr()),
+         static_cast<char*>(result.data_ptr())},
+        {broadcast_byte_strides(out, shape), broadcast_byte_strides(grad, shape),
+         broadcast_byte_strides(result, shape)},
+        [&](char** p, const int64_t* s, int64_t n) { relu_backward_row<scalar_t>(p, s, n); });
   });
   return out;
 }
