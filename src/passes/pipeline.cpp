@@ -3,6 +3,7 @@
 // why each step is where it is.
 #include "kiln/passes/pipeline.h"
 
+#include "kiln/passes/batch_mm.h"
 #include "kiln/passes/canonicalize.h"
 #include "kiln/passes/common_subexpression_elimination.h"
 #include "kiln/passes/constant_folding.h"
@@ -25,6 +26,8 @@ const std::vector<PassInfo>& registered_passes() {
       {"dce", "remove what no output depends on", eliminate_dead_code},
       {"unroll", "unroll constant loops (fully when short, by a factor otherwise)",
        [](ir::Graph& g) { return unroll_loops(g); }},
+      {"batch_mm", "merge matmuls sharing an operand; push cat through elementwise ops",
+       batch_matmuls},
       {"fuse", "group elementwise ops and their reductions into fusion_group nodes",
        [](ir::Graph& g) { return create_fusion_groups(g); }},
   };
@@ -51,6 +54,9 @@ const std::vector<std::string>& default_pipeline() {
       "canonicalize",  // identities the constants revealed
       "cse",           // the copies share work with each other and the code around
       "dce",           // the loops' leftovers
+      "batch_mm",      // per-channel / per-step matmuls into one (needs the unrolled copies)
+      "cse",           // the pieces batch_mm sliced and stacked
+      "dce",           // the products and cats it replaced
       "fuse",          // last: group what is left into kernels
       "dce",           // views left outside groups
   };
