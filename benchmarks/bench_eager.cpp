@@ -1,5 +1,6 @@
 // Eager CPU op benchmarks (Google Benchmark): per-op overhead on one element, bandwidth-bound
-// elementwise ops and reductions on 16M floats beside a memcpy floor, matmul 1024^3 and conv2d.
+// elementwise ops and reductions on 16M floats beside a memcpy floor, in-cache elementwise ops
+// on 8192 floats, matmul 1024^3 and conv2d.
 // Run: bench_eager --benchmark_repetitions=5. With libtorch baselines linked in (bench_torch.cpp),
 // --benchmark_filter=Torch runs only those and --benchmark_filter=-Torch only Kiln's.
 #include <benchmark/benchmark.h>
@@ -88,6 +89,38 @@ void BM_Exp16M(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * 2 * k16M * int64_t{sizeof(float)});
 }
 BENCHMARK(BM_Exp16M)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_Tanh16M(benchmark::State& state) {
+  use_all_cores();
+  kiln::Tensor a = kiln::randn({k16M});
+  for (auto _ : state) benchmark::DoNotOptimize(kiln::tanh(a));
+  state.SetBytesProcessed(state.iterations() * 2 * k16M * int64_t{sizeof(float)});
+}
+BENCHMARK(BM_Tanh16M)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// ---- 8192 floats (an Adam step's parameter tensor): in cache, so per-element compute shows --
+constexpr int64_t k8K = 8192;
+
+void BM_Mul8K(benchmark::State& state) {
+  use_all_cores();
+  kiln::Tensor a = kiln::rand({k8K}), b = kiln::rand({k8K});
+  for (auto _ : state) benchmark::DoNotOptimize(a * b);
+}
+BENCHMARK(BM_Mul8K)->Unit(benchmark::kMicrosecond);
+
+void BM_Sqrt8K(benchmark::State& state) {
+  use_all_cores();
+  kiln::Tensor a = kiln::rand({k8K});
+  for (auto _ : state) benchmark::DoNotOptimize(kiln::sqrt(a));
+}
+BENCHMARK(BM_Sqrt8K)->Unit(benchmark::kMicrosecond);
+
+void BM_Exp8K(benchmark::State& state) {
+  use_all_cores();
+  kiln::Tensor a = kiln::randn({k8K});
+  for (auto _ : state) benchmark::DoNotOptimize(kiln::exp(a));
+}
+BENCHMARK(BM_Exp8K)->Unit(benchmark::kMicrosecond);
 
 void BM_Sum16M(benchmark::State& state) {
   use_all_cores();

@@ -58,6 +58,37 @@ void BM_Torch_Exp16M(benchmark::State& state) {
 }
 BENCHMARK(BM_Torch_Exp16M)->UseRealTime()->Unit(benchmark::kMillisecond);
 
+void BM_Torch_Tanh16M(benchmark::State& state) {
+  use_all_cores();
+  torch::Tensor a = torch::randn({k16M});
+  for (auto _ : state) benchmark::DoNotOptimize(torch::tanh(a));
+  state.SetBytesProcessed(state.iterations() * 2 * k16M * int64_t{sizeof(float)});
+}
+BENCHMARK(BM_Torch_Tanh16M)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+constexpr int64_t k8K = 8192;
+
+void BM_Torch_Mul8K(benchmark::State& state) {
+  use_all_cores();
+  torch::Tensor a = torch::rand({k8K}), b = torch::rand({k8K});
+  for (auto _ : state) benchmark::DoNotOptimize(a * b);
+}
+BENCHMARK(BM_Torch_Mul8K)->Unit(benchmark::kMicrosecond);
+
+void BM_Torch_Sqrt8K(benchmark::State& state) {
+  use_all_cores();
+  torch::Tensor a = torch::rand({k8K});
+  for (auto _ : state) benchmark::DoNotOptimize(torch::sqrt(a));
+}
+BENCHMARK(BM_Torch_Sqrt8K)->Unit(benchmark::kMicrosecond);
+
+void BM_Torch_Exp8K(benchmark::State& state) {
+  use_all_cores();
+  torch::Tensor a = torch::randn({k8K});
+  for (auto _ : state) benchmark::DoNotOptimize(torch::exp(a));
+}
+BENCHMARK(BM_Torch_Exp8K)->Unit(benchmark::kMicrosecond);
+
 void BM_Torch_Sum16M(benchmark::State& state) {
   use_all_cores();
   torch::Tensor a = torch::rand({k16M});

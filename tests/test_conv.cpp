@@ -237,9 +237,26 @@ const PoolCase kPoolCases[] = {
     {{1, 1, 1, 1}, {1, 1, 1, 1, 0, 0, 1, 1}, false},
 };
 
+// Windows wholly inside the input with 2x2 and 3x3 kernels (the pools' unrolled kernels), at
+// odd sizes, overlapping and dilated.
+const PoolCase kFullWindowCases[] = {
+    {{2, 3, 7, 9}, {2, 2, 2, 2, 0, 0, 1, 1}, false},
+    {{3, 2, 8, 8}, {2, 2, 1, 1, 0, 0, 1, 1}, false},
+    {{1, 2, 9, 10}, {3, 3, 2, 2, 0, 0, 1, 1}, false},
+    {{1, 2, 9, 9}, {3, 3, 1, 1, 0, 0, 1, 1}, true},
+    {{1, 2, 8, 9}, {2, 2, 1, 2, 0, 0, 2, 3}, false},
+    {{5, 1, 2, 2}, {2, 2, 2, 2, 0, 0, 1, 1}, false},
+};
+
+std::vector<PoolCase> max_pool_cases() {
+  std::vector<PoolCase> v(std::begin(kPoolCases), std::end(kPoolCases));
+  v.insert(v.end(), std::begin(kFullWindowCases), std::end(kFullWindowCases));
+  return v;
+}
+
 TEST(MaxPool2d, MatchesReference) {
   for (ScalarType dt : {kFloat, kDouble, kBFloat16, kLong, kInt, kChar}) {
-    for (const PoolCase& c : kPoolCases) {
+    for (const PoolCase& c : max_pool_cases()) {
       const Geometry& g = c.g;
       Tensor x = random_tensor(c.sizes, dt, -50, 50);
       Tensor want = ref_max_pool(x, g, c.ceil_mode);
@@ -274,6 +291,184 @@ TEST(MaxPool2d, DefaultsNaNUnbatchedAndEmpty) {
   // Channels-last input.
   EXPECT_TRUE(close(max_pool2d(channels_last(x), 3, 2, 1),
                     ref_max_pool(x, {3, 3, 2, 2, 1, 1, 1, 1}, false), 0, 0));
+}
+
+// The gradient of max_pool2d: each window's grad_output added at the position of the window's
+// maximum as the forward picks it (the first largest value; a NaN takes the window, a later NaN
+// taking it over).
+Tensor ref_max_pool_backward(const Tensor& g4, const Tensor& x4, const Geometry& g,
+                             bool ceil_mode) {
+  const int64_t P = x4.size(0) * x4.size(1), H = x4.size(2), W = x4.size(3);
+  const int64_t OH = ref_pool_out(H, g.kh, g.sh, g.ph, g.dh, ceil_mode);
+  const int64_t OW = ref_pool_out(W, g.kw, g.sw, g.pw, g.dw, ceil_mode);
+  std::vector<double> xv = to_vector(x4), gv = to_vector(g4), out(P * H * W, 0.0);
+  for (int64_t p = 0; p < P; ++p)
+    for (int64_t oy = 0; oy < OH; ++oy)
+      for (int64_t ox = 0; ox < OW; ++ox) {
+        int64_t best = -1;
+        double bv = 0;
+        for (int64_t i = 0; i < g.kh; ++i)
+          for (int64_t j = 0; j < g.kw; ++j) {
+            const int64_t iy = oy * g.sh - g.ph + i * g.dh, ix = ox * g.sw - g.pw + j * g.dw;
+            if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+            const double v = xv[(p * H + iy) * W + ix];
+            if (best < 0 || v > bv || std::isnan(v)) best = (p * H + iy) * W + ix, bv = v;
+          }
+        if (best >= 0) out[best] += gv[(p * OH + oy) * OW + ox];
+      }
+  return from_vector(out, x4.sizes());
+}
+
+TEST(MaxPool2dBackward, MatchesReference) {
+  for (ScalarType dt : {kFloat, kDouble, kBFloat16, kHalf, kLong, kInt}) {
+    for (const PoolCase& c : max_pool_cases()) {
+      const Geometry& g = c.g;
+      // Integers in a small range, so windows hold ties (the first maximum takes the gradient).
+      Tensor x = is_floating_point(dt) ? random_tensor(c.sizes, dt, -50, 50)
+                                       : random_tensor(c.sizes, dt, -3, 3);
+      Tensor y = max_pool2d(x, {g.kh, g.kw}, {g.sh, g.sw}, {g.ph, g.pw}, {g.dh, g.dw}, c.ceil_mode);
+      Tensor go = random_tensor(y.sizes(), dt, -4, 4);
+      Tensor want = ref_max_pool_backward(go, x, g, c.ceil_mode);
+      // Overlapping windows sum gradients in the dtype (float for half/bfloat16).
+      const double tol = dt == kBFloat16 ? 1e-2 : dt == kHalf ? 2e-3 : dt == kFloat ? 1e-5 : 0;
+      auto run = [&](const Tensor& gg, const Tensor& xx) {
+        return max_pool2d_backward(gg, xx, {g.kh, g.kw}, {g.sh, g.sw}, {g.ph, g.pw}, {g.dh, g.dw},
+                                   c.ceil_mode);
+      };
+      Tensor got = run(go, x);
+      EXPECT_EQ(got.dtype(), dt);
+      EXPECT_TRUE(close(got, want, tol, tol))
+          << dt << " " << shape_str(c.sizes) << " ceil " << c.ceil_mode;
+      EXPECT_TRUE(close(run(non_contiguous(go), non_contiguous(x)), want, tol, tol));
+    }
+  }
+}
+
+TEST(MaxPool2dBackward, NaNUnbatchedChannelsLastAndEmpty) {
+  Tensor x = random_tensor({2, 3, 6, 8}, kFloat);
+  x.index_put_({0, 0, 1, 1}, std::numeric_limits<double>::quiet_NaN());
+  x.index_put_({1, 2, 4, 5}, std::numeric_limits<double>::quiet_NaN());
+  for (const PoolCase& c : {PoolCase{{}, {2, 2, 2, 2, 0, 0, 1, 1}, false},
+                            PoolCase{{}, {3, 3, 2, 2, 1, 1, 1, 1}, true}}) {
+    const Geometry& g = c.g;
+    auto run = [&](const Tensor& gg, const Tensor& xx) {
+      return max_pool2d_backward(gg, xx, {g.kh, g.kw}, {g.sh, g.sw}, {g.ph, g.pw}, {g.dh, g.dw},
+                                 c.ceil_mode);
+    };
+    Tensor y = max_pool2d(x, {g.kh, g.kw}, {g.sh, g.sw}, {g.ph, g.pw}, {g.dh, g.dw}, c.ceil_mode);
+    Tensor go = random_tensor(y.sizes(), kFloat);
+    Tensor want = ref_max_pool_backward(go, x, g, c.ceil_mode);
+    const double tol = 1e-6;  // overlapping windows sum in float32
+    EXPECT_TRUE(close(run(go, x), want, tol, tol));
+    EXPECT_TRUE(close(run(go, channels_last(x)), want, tol, tol));
+    EXPECT_TRUE(close(run(go.select(0, 1), x.select(0, 1)), want.select(0, 1), tol, tol));
+    // An expanded gradient (a sum's backward).
+    Tensor ones_g = full({}, 1.0).expand(y.sizes());
+    EXPECT_TRUE(
+        close(run(ones_g, x), ref_max_pool_backward(ones_like(y), x, g, c.ceil_mode), 0, 0));
+  }
+  Tensor empty_x = random_tensor({0, 3, 6, 8}, kFloat);
+  Tensor gx = max_pool2d_backward(random_tensor({0, 3, 3, 4}, kFloat), empty_x, {2, 2}, {2, 2},
+                                  {0, 0}, {1, 1}, false);
+  EXPECT_EQ(gx.sizes().vec(), (std::vector<int64_t>{0, 3, 6, 8}));
+}
+
+// Every max-pool kernel path (the unrolled 2x2 and 3x3 kernels for windows wholly inside the
+// input, and the generic one for padding, ceil_mode overhang and other kernel sizes) in every
+// floating dtype, forward and backward, against the float64 references, with NaN and -inf
+// placed on a window's first tap, on a later tap and twice in one window, ties (bfloat16 and
+// half round many values together) and enough planes that parallel_for splits them.
+TEST(MaxPool2d, EveryKernelPathAgainstFloat64Reference) {
+  struct PathCase {
+    const char* path;
+    std::vector<int64_t> sizes;
+    Geometry g;
+    bool ceil_mode;
+  };
+  const PathCase cases[] = {
+      {"2x2 full", {4, 16, 8, 8}, {2, 2, 2, 2, 0, 0, 1, 1}, false},
+      {"2x2 full, overlapping", {2, 3, 7, 6}, {2, 2, 1, 1, 0, 0, 1, 1}, false},
+      {"2x2 full, dilated", {2, 3, 9, 7}, {2, 2, 2, 1, 0, 0, 3, 2}, false},
+      {"3x3 full", {3, 5, 9, 11}, {3, 3, 2, 2, 0, 0, 1, 1}, false},
+      {"3x3 full, overlapping", {2, 3, 6, 6}, {3, 3, 1, 1, 0, 0, 1, 1}, false},
+      {"3x3 full, dilated", {2, 3, 11, 10}, {3, 3, 2, 3, 0, 0, 2, 2}, false},
+      {"2x2 padded", {2, 3, 7, 6}, {2, 2, 2, 2, 1, 1, 1, 1}, false},
+      {"2x2 ceil overhang", {2, 3, 7, 9}, {2, 2, 2, 2, 0, 0, 1, 1}, true},
+      {"3x3 padded", {2, 3, 8, 8}, {3, 3, 2, 2, 1, 1, 1, 1}, false},
+      {"3x3 padded ceil", {2, 3, 8, 9}, {3, 3, 2, 2, 1, 0, 1, 1}, true},
+      {"3x3 padded dilated", {2, 3, 10, 9}, {3, 3, 1, 2, 1, 1, 2, 2}, false},
+      {"2x3 generic", {2, 3, 8, 9}, {2, 3, 2, 3, 0, 0, 1, 1}, false},
+      {"4x4 generic", {2, 3, 12, 12}, {4, 4, 4, 4, 0, 0, 1, 1}, false},
+      {"1x1 generic", {2, 3, 3, 4}, {1, 1, 1, 1, 0, 0, 1, 1}, false},
+  };
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double inf = std::numeric_limits<double>::infinity();
+  for (ScalarType dt : {kFloat, kDouble, kHalf, kBFloat16}) {
+    for (const PathCase& c : cases) {
+      SCOPED_TRACE(::testing::Message() << dtype_name(dt) << " " << c.path << " "
+                                        << shape_str(c.sizes) << " ceil " << c.ceil_mode);
+      const Geometry& g = c.g;
+      Tensor x = random_tensor(c.sizes, dt, -50, 50);
+      // Plane 0: NaN on the first tap of window (0, 0); plane 1: -inf there, and a NaN on a
+      // later tap of window (0, 0) and of the last window; plane 2: two NaNs in window (0, 0).
+      const int64_t H = c.sizes[2], W = c.sizes[3];
+      x.index_put_({0, 0, 0, 0}, nan);
+      x.index_put_({0, 1, 0, 0}, -inf);
+      x.index_put_({0, 1, std::min<int64_t>(g.dh, H - 1), 0}, nan);
+      x.index_put_({0, 1, H - 1, W - 1}, nan);
+      x.index_put_({0, 2, 0, std::min<int64_t>(g.dw, W - 1)}, nan);
+      x.index_put_({0, 2, std::min<int64_t>(g.dh, H - 1), std::min<int64_t>(g.dw, W - 1)}, nan);
+      auto fwd = [&](const Tensor& in) {
+        return max_pool2d(in, {g.kh, g.kw}, {g.sh, g.sw}, {g.ph, g.pw}, {g.dh, g.dw}, c.ceil_mode);
+      };
+      auto bwd = [&](const Tensor& go, const Tensor& in) {
+        return max_pool2d_backward(go, in, {g.kh, g.kw}, {g.sh, g.sw}, {g.ph, g.pw}, {g.dh, g.dw},
+                                   c.ceil_mode);
+      };
+      const Tensor want = ref_max_pool(x, g, c.ceil_mode);
+      for (const Tensor& in : {x, non_contiguous(x), channels_last(x)}) {
+        Tensor got = fwd(in);
+        ASSERT_EQ(got.dtype(), dt);
+        EXPECT_TRUE(close(got, want, 0, 0)) << "forward, contiguous " << in.is_contiguous();
+      }
+      Tensor go = random_tensor(want.sizes(), dt, -4, 4);
+      const Tensor want_gx = ref_max_pool_backward(go, x, g, c.ceil_mode);
+      // Gradients sum in float32 (half/bfloat16 too), then round once to the dtype.
+      const double rtol = dt == kDouble ? 1e-15 : dt == kFloat ? 1e-6 : testing::rtol_for(dt);
+      const double atol = dt == kDouble ? 1e-14 : dt == kFloat ? 1e-5 : 1e-6;
+      for (const Tensor& in : {x, non_contiguous(x), channels_last(x)})
+        for (const Tensor& gg : {go, non_contiguous(go)}) {
+          Tensor got = bwd(gg, in);
+          ASSERT_EQ(got.dtype(), dt);
+          EXPECT_TRUE(close(got, want_gx, rtol, atol)) << "backward";
+        }
+      // Unbatched [C, H, W].
+      EXPECT_TRUE(close(bwd(go.select(0, 1), x.select(0, 1)), want_gx.select(0, 1), rtol, atol));
+      EXPECT_TRUE(close(fwd(x.select(0, 1)), want.select(0, 1), 0, 0));
+    }
+  }
+}
+
+TEST(MaxPool2dBackward, Errors) {
+  Tensor x = random_tensor({1, 2, 6, 6});
+  auto bwd = [&](const Tensor& go, const Tensor& in) {
+    return max_pool2d_backward(go, in, {2, 2}, {2, 2}, {0, 0}, {1, 1}, false);
+  };
+  expect_error(
+      [&] {
+        bwd(random_tensor({1, 2, 3, 4}), x);
+      },
+      {"[max_pool2d_backward]", "grad_output sizes [1, 2, 3, 4]", "expected [1, 2, 3, 3]"});
+  expect_error(
+      [&] {
+        bwd(random_tensor({1, 2, 3, 3}, kDouble), x);
+      },
+      {"[max_pool2d_backward]", "float64", "float32"});
+  expect_error(
+      [&] {
+        max_pool2d_backward(random_tensor({1, 2, 3, 3}), x, {2, 2}, {2, 2}, {2, 2}, {1, 1}, false);
+      },
+      {"[max_pool2d_backward]", "padding", "half of the kernel"});
 }
 
 // libtorch's avg_pool2d: the divisor is divisor_override, else the window clipped to the padded

@@ -1,11 +1,14 @@
 // Tests for the core layer (src/core/*, src/ops/op_table.cpp): dtype names and sizes, libtorch's
 // promotion lattice and result_type rules (dim / zero-dim / wrapped-number), Device parsing,
-// Scalar, the error types, the op table, and the thread pool behind parallel_for.
+// Scalar, the error types, the op table, the CPU allocator's caches, and the thread pool behind
+// parallel_for.
 #include <algorithm>
 #include <atomic>
+#include <cstring>
 #include <set>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "test_util.h"
@@ -361,6 +364,94 @@ TEST(OpTable, TraitsAndDtypeRules) {
 
 // ---- thread pool
 // ----------------------------------------------------------------------------------
+
+// ---- the CPU allocator --------------------------------------------------------------------
+// Sizes below, inside and above the size-class cache (64 KiB .. 1 MiB) and the large-block cache.
+const size_t kAllocSizes[] = {1,        63,
+                              4096,     65535,
+                              65536,    65537,
+                              80 << 10, (80 << 10) + 1,
+                              300000,   (1 << 20) - 1,
+                              1 << 20,  (1 << 20) + 1,
+                              3 << 20};
+
+TEST(CpuAllocator, AlignedWritableAndReusedAfterFree) {
+  Allocator* a = get_allocator(kCPU);
+  for (size_t n : kAllocSizes) {
+    SCOPED_TRACE(n);
+    void* first;
+    {
+      DataPtr p = a->allocate(n);
+      ASSERT_NE(p.ptr, nullptr);
+      EXPECT_EQ(reinterpret_cast<uintptr_t>(p.ptr) % 64, 0u);
+      std::memset(p.ptr, 0xab, n);  // the whole block is writable
+      first = p.ptr;
+      p.deleter(p.ptr);
+    }
+    // Cached sizes come back as the same block.
+    DataPtr q = a->allocate(n);
+    if (n >= (64u << 10)) {
+      EXPECT_EQ(q.ptr, first);
+    }
+    std::memset(q.ptr, 0xcd, n);
+    q.deleter(q.ptr);
+  }
+  EXPECT_EQ(a->allocate(0).ptr, nullptr);
+}
+
+TEST(CpuAllocator, SizeClassesHoldTheirRequest) {
+  // Every size of a class reuses the class's block, and a block never serves a larger request.
+  Allocator* a = get_allocator(kCPU);
+  DataPtr p = a->allocate(100 << 10);
+  void* block = p.ptr;
+  p.deleter(p.ptr);
+  DataPtr q = a->allocate((96 << 10) + 1);  // same 112 KiB class
+  EXPECT_EQ(q.ptr, block);
+  std::memset(q.ptr, 1, (96 << 10) + 1);
+  DataPtr r = a->allocate(112 << 10);  // still that class, but its block is in use
+  EXPECT_NE(r.ptr, block);
+  std::memset(r.ptr, 2, 112 << 10);
+  r.deleter(r.ptr);
+  q.deleter(q.ptr);
+}
+
+TEST(CpuAllocator, ThreadsAllocateAndFreeConcurrently) {
+  Allocator* a = get_allocator(kCPU);
+  std::vector<std::thread> threads;
+  std::atomic<int> bad{0};
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&, t] {
+      std::vector<DataPtr> live;
+      for (int i = 0; i < 2000; ++i) {
+        const size_t n = kAllocSizes[(i * 7 + t) % std::size(kAllocSizes)];
+        DataPtr p = a->allocate(n);
+        static_cast<unsigned char*>(p.ptr)[n - 1] = static_cast<unsigned char>(t);
+        live.push_back(std::move(p));
+        if (live.size() > 8) {
+          DataPtr& old = live.front();
+          if (reinterpret_cast<uintptr_t>(old.ptr) % 64 != 0) ++bad;
+          old.deleter(old.ptr);
+          live.erase(live.begin());
+        }
+      }
+      for (DataPtr& p : live) p.deleter(p.ptr);
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(bad.load(), 0);
+}
+
+// Tensors over the cache: a block handed out again holds no stale aliasing (values written
+// through a new tensor are its own).
+TEST(CpuAllocator, TensorsOfCachedSizesAreIndependent) {
+  for (int64_t n : {int64_t{20000}, int64_t{70000}, int64_t{300000}}) {
+    Tensor x = full({n}, 1.0f);
+    x = Tensor();
+    Tensor y = full({n}, 2.0f), z = full({n}, 3.0f);
+    EXPECT_NE(y.data_ptr(), z.data_ptr());
+    EXPECT_EQ(y.sum().item<double>(), 2.0 * static_cast<double>(n));
+    EXPECT_EQ(z.sum().item<double>(), 3.0 * static_cast<double>(n));
+  }
+}
 
 // Restores the thread count a test changed.
 class ThreadPoolTest : public ::testing::Test {

@@ -1049,6 +1049,47 @@ TEST(Where, AllOverloadsBroadcastAndPromotion) {
                     {"[where]", "[2]", "[3]"});
 }
 
+// Every dtype and sweep size through where's contiguous loops (tensor or number on either side)
+// and its strided fallback (non-contiguous condition or values).
+TEST(Where, ContiguousAndStridedLoopsMatchReference) {
+  for (ScalarType dt : kAllDtypes) {
+    for (const Sizes& sizes : kSweepSizes) {
+      const int64_t n = numel_of(sizes);
+      Tensor c = make_input(sizes, kBool, {});
+      Tensor a = make_input(sizes, dt, {}), b = make_input(sizes, dt, {});
+      std::vector<double> cv = to_vector(c), av = to_vector(a), bv = to_vector(b);
+      const double as = to_vector(a.numel() > 0 ? a.view({-1}).select(0, 0) : zeros({}, dt))[0];
+      const Scalar bs = dt == kBool ? Scalar(true) : Scalar(2);
+      const double bsv = dt == kBool ? 1.0 : 2.0;
+      std::vector<double> tt(n), ts(n), st(n), ss(n);
+      for (int64_t k = 0; k < n; ++k) {
+        tt[k] = cv[k] != 0 ? av[k] : bv[k];
+        ts[k] = cv[k] != 0 ? av[k] : bsv;
+        st[k] = cv[k] != 0 ? bsv : bv[k];
+        ss[k] = cv[k] != 0 ? bsv : 0;
+      }
+      const std::string what = describe("where", dt, sizes, "");
+      EXPECT_TRUE(matches(kiln::where(c, a, b), tt, dt, sizes, what + "tensor, tensor"));
+      EXPECT_TRUE(matches(kiln::where(c, a, bs), ts, dt, sizes, what + "tensor, number"));
+      EXPECT_TRUE(matches(kiln::where(c, bs, b), st, dt, sizes, what + "number, tensor"));
+      EXPECT_TRUE(matches(kiln::where(non_contiguous(c), non_contiguous(a), b), tt, dt, sizes,
+                          what + "strided"));
+      EXPECT_TRUE(matches(kiln::where(c, non_contiguous(a), bs), ts, dt, sizes,
+                          what + "strided tensor, number"));
+      if (a.numel() > 0) {
+        // a one-element tensor broadcast (stride 0)
+        Tensor a0 = a.view({-1}).slice(0, 0, 1).view(Sizes(sizes.size(), 1));
+        std::vector<double> bt(n);
+        for (int64_t k = 0; k < n; ++k) bt[k] = cv[k] != 0 ? as : bv[k];
+        EXPECT_TRUE(matches(kiln::where(c, a0, b), bt, dt, sizes, what + "broadcast, tensor"));
+      }
+      if (dt == kLong) {
+        EXPECT_TRUE(matches(kiln::where(c, bs, Scalar(0)), ss, kLong, sizes, what + "numbers"));
+      }
+    }
+  }
+}
+
 // ---- operators
 // ------------------------------------------------------------------------------------
 

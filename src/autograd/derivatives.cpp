@@ -11,6 +11,7 @@
 #include "kiln/functions.h"
 #include "kiln/autograd/grad_mode.h"
 #include "kiln/ops/call.h"
+#include "tensor/backward_kernels.h"
 
 namespace kiln::autograd {
 
@@ -167,6 +168,10 @@ std::array<Derivative, 128> make_table() {
     c.set(0, mul(c.grad(), mul(r, sub(1, r))));
   });
   def(OpKind::Relu, 0, true, [](GradCtx& c) {
+    if (detail::nothing_records()) {
+      Tensor g = detail::relu_backward(c.grad(), c.result());
+      if (g.defined()) return c.set(0, std::move(g));
+    }
     c.set(0, where(gt(c.result(), 0), c.grad(), 0.0));
   });
   def(OpKind::Gelu, A(0), false, [](GradCtx& c) {
@@ -384,6 +389,16 @@ std::array<Derivative, 128> make_table() {
     const auto& padding = c.arg(4).toIntList();
     const auto& dilation = c.arg(5).toIntList();
     const int64_t groups = c.arg(6).toInt();
+    if (detail::nothing_records()) {
+      // Not recorded: oneDNN's backward primitives where they apply (float32).
+      std::array<Tensor, 3> grads;
+      if (detail::conv2d_backward_onednn(g0, x, w, stride, padding, dilation, groups,
+                                         {c.needs(0), c.needs(1), c.needs(2)}, grads)) {
+        for (size_t i = 0; i < 3; ++i)
+          if (grads[i].defined()) c.set(i, std::move(grads[i]));
+        return;
+      }
+    }
     const bool batched = x.dim() == 4;
     Tensor x4 = batched ? x : x.unsqueeze(0), g = batched ? g0 : g0.unsqueeze(0);
     const int64_t N = x4.size(0), C = x4.size(1), H = x4.size(2), W = x4.size(3);

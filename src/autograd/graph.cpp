@@ -145,6 +145,21 @@ Tensor SavedVariable::unpack(const std::shared_ptr<Node>& node, std::string_view
 
 AccumulateGrad::AccumulateGrad(Tensor leaf) : leaf_(std::move(leaf)) { add_output_meta(leaf_); }
 
+namespace {
+// libtorch's rule for a leaf's first gradient: take the incoming tensor itself when nothing else
+// can see it (this handle is the only one to its impl and the impl the only one to its storage,
+// so no view or saved copy aliases it), it carries no autograd state, and it has the layout
+// clone() would give (contiguous, spanning its whole storage); otherwise copy it.
+bool can_steal(const Tensor& g) {
+  const TensorImpl* impl = g.unsafeGetTensorImpl();
+  return g.impl().use_count() == 1 && impl->storage().use_count() == 1 &&
+         impl->autograd_meta == nullptr && !impl->requires_grad() && impl->is_contiguous() &&
+         impl->storage_offset() == 0 &&
+         impl->storage()->nbytes() ==
+             static_cast<size_t>(impl->numel()) * element_size(impl->dtype());
+}
+}  // namespace
+
 variable_list AccumulateGrad::apply(variable_list&& grads) {
   Tensor g = std::move(grads[0]);
   if (!g.defined()) return {};
@@ -153,7 +168,7 @@ variable_list AccumulateGrad::apply(variable_list&& grads) {
     // create_graph: the accumulated gradient keeps its history.
     m.grad = m.grad.defined() ? add(m.grad, g) : g.clone();
   } else if (!m.grad.defined()) {
-    m.grad = g.clone();
+    m.grad = can_steal(g) ? std::move(g) : g.clone();
   } else {
     m.grad.add_(g);
   }

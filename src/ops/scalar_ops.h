@@ -9,27 +9,31 @@
 #include <cstdint>
 #include <type_traits>
 
+#include "ops/simd_math.h"
+
 namespace kiln::ops::scalar {
 
+// exp, log, tanh, erf & co. of native float/double come from simd_math.h, which the eager
+// kernel loops vectorise (the JIT's Val finds its own through ADL).
+using math::erf;
+using math::exp;
+using math::exp2;
+using math::expm1;
+using math::log;
+using math::log1p;
+using math::log2;
+using math::tanh;
 using std::abs;
 using std::atan2;
 using std::ceil;
 using std::cos;
-using std::erf;
-using std::exp;
-using std::exp2;
-using std::expm1;
 using std::floor;
 using std::fmod;
-using std::log;
-using std::log1p;
-using std::log2;
 using std::nearbyint;
 using std::pow;
 using std::sin;
 using std::sqrt;
 using std::tan;
-using std::tanh;
 
 /// c ? a : b for native types; an emitter's where (found by ADL) emits a select.
 template <typename T>

@@ -2,12 +2,14 @@
 // float32/bfloat16 conv2d and (where semantics match exactly) avg_pool2d run on oneDNN; float64
 // conv2d is im2col + the GEMM of linalg.cpp's ops; max_pool2d and im2col are direct kernels.
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <optional>
 #include <vector>
 
 #include "kiln/functions.h"
+#include "tensor/backward_kernels.h"
 #include "tensor/internal.h"
 #include "tensor/record.h"
 #include "tensor/onednn.h"
@@ -234,6 +236,135 @@ void conv2d_im2col(const Tensor& x, const Tensor& w, const Tensor& bias, const T
   });
 }
 
+// ---- conv2d backward on oneDNN ------------------------------------------------------------
+// The shapes and attributes a oneDNN float32 NCHW convolution is described by: shared by the
+// backward-data and backward-weights primitives and the forward primitive they take as a hint.
+struct ConvDims {
+  dnnl::memory::dims src, dst, wd, strides, dilates, padding;
+  int64_t macs = 0;
+
+  ConvDims(const Tensor& x, const Tensor& w, const Tensor& g, const Window& win, int64_t groups) {
+    const int64_t O = w.size(0);
+    src = {x.size(0), x.size(1), x.size(2), x.size(3)};
+    dst = {g.size(0), O, g.size(2), g.size(3)};
+    wd = groups == 1 ? dnnl::memory::dims{O, w.size(1), win.kh, win.kw}
+                     : dnnl::memory::dims{groups, O / groups, w.size(1), win.kh, win.kw};
+    strides = {win.sh, win.sw};
+    dilates = {win.dh - 1, win.dw - 1};  // oneDNN counts the gaps (libtorch's minus one)
+    padding = {win.ph, win.pw};
+    macs = g.numel() * w.size(1) * win.kh * win.kw;
+  }
+  void add_to(onednn::KeyBuilder& key) const {
+    key.add(src).add(dst).add(wd).add(strides).add(dilates).add(padding);
+  }
+  dnnl::memory::desc md(const dnnl::memory::dims& d, dnnl::memory::format_tag t) const {
+    return dnnl::memory::desc(d, dnnl::memory::data_type::f32, t);
+  }
+  dnnl::memory::format_tag weights_tag() const {
+    return wd.size() == 4 ? dnnl::memory::format_tag::oihw : dnnl::memory::format_tag::goihw;
+  }
+  // The forward primitive a backward one is created against.
+  dnnl::convolution_forward::primitive_desc forward_hint(bool bias) const {
+    using tag = dnnl::memory::format_tag;
+    const dnnl::memory::desc bmd = bias ? md({dst[1]}, tag::a) : dnnl::memory::desc();
+    dnnl::convolution_forward::desc d(
+        dnnl::prop_kind::forward_training, dnnl::algorithm::convolution_direct, md(src, tag::nchw),
+        md(wd, tag::any), bmd, md(dst, tag::nchw), strides, dilates, padding, padding);
+    return dnnl::convolution_forward::primitive_desc(d, onednn::attr(), onednn::engine());
+  }
+};
+
+// grad_input = conv2d's adjoint in x, into gx (contiguous NCHW). mds: diff_src, user weights,
+// the primitive's weights, diff_dst; reorders[0] takes user weights to the primitive's layout.
+bool conv2d_backward_data_onednn(const Tensor& g, const Tensor& w, const Tensor& gx,
+                                 const ConvDims& cd) {
+  using tag = dnnl::memory::format_tag;
+  onednn::KeyBuilder key("conv2d_backward_data");
+  cd.add_to(key);
+  const int threads = onednn::threads_for(cd.macs, kMacGrain);
+  auto prim = onednn::get_or_create("conv2d_backward", key, threads, [&] {
+    const dnnl::memory::desc dsrc = cd.md(cd.src, tag::nchw), ddst = cd.md(cd.dst, tag::nchw);
+    const dnnl::memory::desc user_wmd = cd.md(cd.wd, cd.weights_tag());
+    dnnl::convolution_backward_data::desc d(dnnl::algorithm::convolution_direct, dsrc,
+                                            cd.md(cd.wd, tag::any), ddst, cd.strides, cd.dilates,
+                                            cd.padding, cd.padding);
+    dnnl::convolution_backward_data::primitive_desc pd(d, onednn::attr(), onednn::engine(),
+                                                       cd.forward_hint(false));
+    onednn::Primitive p;
+    p.primitive = dnnl::convolution_backward_data(pd);
+    p.scratchpad = pd.scratchpad_desc();
+    p.mds = {dsrc, user_wmd, pd.weights_desc(), ddst};
+    p.reorders.push_back(pd.weights_desc() != user_wmd
+                             ? onednn::make_reorder(user_wmd, pd.weights_desc(), threads)
+                             : nullptr);
+    return p;
+  });
+  if (!prim) return false;
+  const char* op = "conv2d_backward";
+  dnnl::memory wmem = onednn::memory(op, prim->mds[1], w.data_ptr());
+  Tensor wbuf;
+  if (prim->reorders[0]) {
+    wbuf = make_empty({static_cast<int64_t>(prim->mds[2].get_size())}, kByte);
+    dnnl::memory reordered = onednn::memory(op, prim->mds[2], wbuf.data_ptr());
+    onednn::execute(op, *prim->reorders[0], {{DNNL_ARG_FROM, wmem}, {DNNL_ARG_TO, reordered}});
+    wmem = reordered;
+  }
+  onednn::execute(op, *prim,
+                  {{DNNL_ARG_DIFF_DST, onednn::memory(op, prim->mds[3], g.data_ptr())},
+                   {DNNL_ARG_WEIGHTS, wmem},
+                   {DNNL_ARG_DIFF_SRC, onednn::memory(op, prim->mds[0], gx.data_ptr())}});
+  return true;
+}
+
+// grad_weight (and grad_bias when gb is defined) into gw (contiguous OIHW) and gb. mds: src,
+// user weights, the primitive's diff_weights, diff_bias, diff_dst; reorders[0] takes the
+// primitive's weights layout back to the user's.
+bool conv2d_backward_weights_onednn(const Tensor& g, const Tensor& x, const Tensor& gw,
+                                    const Tensor& gb, const ConvDims& cd) {
+  using tag = dnnl::memory::format_tag;
+  const bool bias = gb.defined();
+  onednn::KeyBuilder key("conv2d_backward_weights");
+  cd.add_to(key);
+  key.add(bias);
+  const int threads = onednn::threads_for(cd.macs, kMacGrain);
+  auto prim = onednn::get_or_create("conv2d_backward", key, threads, [&] {
+    const dnnl::memory::desc src = cd.md(cd.src, tag::nchw), ddst = cd.md(cd.dst, tag::nchw);
+    const dnnl::memory::desc user_wmd = cd.md(cd.wd, cd.weights_tag());
+    const dnnl::memory::desc bmd = bias ? cd.md({cd.dst[1]}, tag::a) : dnnl::memory::desc();
+    dnnl::convolution_backward_weights::desc d(dnnl::algorithm::convolution_direct, src,
+                                               cd.md(cd.wd, tag::any), bmd, ddst, cd.strides,
+                                               cd.dilates, cd.padding, cd.padding);
+    dnnl::convolution_backward_weights::primitive_desc pd(d, onednn::attr(), onednn::engine(),
+                                                          cd.forward_hint(bias));
+    onednn::Primitive p;
+    p.primitive = dnnl::convolution_backward_weights(pd);
+    p.scratchpad = pd.scratchpad_desc();
+    p.mds = {src, user_wmd, pd.diff_weights_desc(), bmd, ddst};
+    p.reorders.push_back(pd.diff_weights_desc() != user_wmd
+                             ? onednn::make_reorder(pd.diff_weights_desc(), user_wmd, threads)
+                             : nullptr);
+    return p;
+  });
+  if (!prim) return false;
+  const char* op = "conv2d_backward";
+  const dnnl::memory user_w = onednn::memory(op, prim->mds[1], gw.data_ptr());
+  Tensor wbuf;
+  dnnl::memory wmem = user_w;
+  if (prim->reorders[0]) {
+    wbuf = make_empty({static_cast<int64_t>(prim->mds[2].get_size())}, kByte);
+    wmem = onednn::memory(op, prim->mds[2], wbuf.data_ptr());
+  }
+  std::unordered_map<int, dnnl::memory> args = {
+      {DNNL_ARG_SRC, onednn::memory(op, prim->mds[0], x.data_ptr())},
+      {DNNL_ARG_DIFF_DST, onednn::memory(op, prim->mds[4], g.data_ptr())},
+      {DNNL_ARG_DIFF_WEIGHTS, wmem}};
+  if (bias) args.emplace(DNNL_ARG_DIFF_BIAS, onednn::memory(op, prim->mds[3], gb.data_ptr()));
+  onednn::execute(op, *prim, std::move(args));
+  if (prim->reorders[0])
+    onednn::execute(op, *prim->reorders[0], {{DNNL_ARG_FROM, wmem}, {DNNL_ARG_TO, user_w}});
+  return true;
+}
+
 // ---- pooling kernels ----------------------------------------------------------------------
 // The kernel taps [first, last) of one dim whose input index start + t*dilation is in [0, n).
 inline std::pair<int64_t, int64_t> taps_inside(int64_t start, int64_t k, int64_t dilation,
@@ -243,37 +374,91 @@ inline std::pair<int64_t, int64_t> taps_inside(int64_t start, int64_t k, int64_t
   return {first, std::max(first, last)};
 }
 
-// Rows are reduced tap by tap across a whole output row (ox innermost), which vectorizes;
-// taps of each kernel column only visit the output columns where they land inside the input.
-template <typename T>
-void max_pool_plane(const T* plane, T* out, int64_t H, int64_t W, const Window& w,
-                    std::vector<opmath_t<T>>& acc) {
-  using A = opmath_t<T>;
-  const A lowest = std::is_floating_point_v<A> ? -std::numeric_limits<A>::infinity()
-                                               : std::numeric_limits<A>::lowest();
-  acc.resize(w.ow);
+// Where the window of each output row (or column) lands: its first input index (possibly in
+// the padding) and the taps [first, last) that fall inside the input. Computed once per call,
+// so the per-plane loops below do no index arithmetic beyond a multiply-add per tap.
+struct Span {
+  int64_t start, first, last;
+};
+struct WindowTaps {
+  std::vector<Span> rows, cols;
+  bool full = true;  // every window lies wholly inside the input (no padding or overhang)
+};
+WindowTaps window_taps(int64_t H, int64_t W, const Window& w) {
+  WindowTaps t;
+  t.rows.resize(static_cast<size_t>(w.oh));
+  t.cols.resize(static_cast<size_t>(w.ow));
   for (int64_t oy = 0; oy < w.oh; ++oy) {
-    std::fill(acc.begin(), acc.end(), lowest);
     const int64_t y0 = oy * w.sh - w.ph;
     const auto [i0, i1] = taps_inside(y0, w.kh, w.dh, H);
-    for (int64_t i = i0; i < i1; ++i) {
-      const T* row = plane + (y0 + i * w.dh) * W;
-      for (int64_t j = 0; j < w.kw; ++j) {
-        const int64_t x0 = j * w.dw - w.pw;
-        const auto [lo, hi] = columns_inside(x0, w.sw, w.ow, W);
-        A* a = acc.data();
-        for (int64_t ox = lo; ox < hi; ++ox) {
-          const A v = static_cast<A>(row[ox * w.sw + x0]);
-          // NaN wins, as in libtorch (v != v).
-          if constexpr (std::is_floating_point_v<A>) {
-            a[ox] = (v > a[ox] || v != v) ? v : a[ox];
-          } else {
-            a[ox] = v > a[ox] ? v : a[ox];
-          }
+    t.rows[oy] = {y0, i0, i1};
+    t.full &= i0 == 0 && i1 == w.kh;
+  }
+  for (int64_t ox = 0; ox < w.ow; ++ox) {
+    const int64_t x0 = ox * w.sw - w.pw;
+    const auto [j0, j1] = taps_inside(x0, w.kw, w.dw, W);
+    t.cols[ox] = {x0, j0, j1};
+    t.full &= j0 == 0 && j1 == w.kw;
+  }
+  return t;
+}
+
+// v replaces the running maximum a: larger, or NaN (NaN wins and then stays, as in libtorch).
+// Bitwise or, so a loop of these vectorises as compare + blend.
+template <typename A>
+inline bool max_takes(A v, A a) {
+  if constexpr (std::is_floating_point_v<A>)
+    return (v > a) | (v != v);
+  else
+    return v > a;
+}
+
+template <typename A>
+constexpr A max_identity() {
+  return std::is_floating_point_v<A> ? -std::numeric_limits<A>::infinity()
+                                     : std::numeric_limits<A>::lowest();
+}
+
+// Windows wholly inside the plane, kernel KH x KW known at compile time (the common 2x2 and
+// 3x3 pools): fully unrolled taps, no bounds.
+template <int KH, int KW, typename T>
+void max_pool_plane_full(const T* plane, T* out, int64_t W, const Window& w) {
+  using A = opmath_t<T>;
+  for (int64_t oy = 0; oy < w.oh; ++oy) {
+    const T* base = plane + oy * w.sh * W;
+    T* o = out + oy * w.ow;
+    for (int64_t ox = 0; ox < w.ow; ++ox) {
+      const T* p = base + ox * w.sw;
+      A a = static_cast<A>(p[0]);
+      for (int i = 0; i < KH; ++i)
+        for (int j = (i == 0 ? 1 : 0); j < KW; ++j) {
+          const A v = static_cast<A>(p[i * w.dh * W + j * w.dw]);
+          a = max_takes(v, a) ? v : a;
+        }
+      o[ox] = static_cast<T>(a);
+    }
+  }
+}
+
+// Any geometry: the taps of each window that lie inside the input (from the per-call tables).
+template <typename T>
+void max_pool_plane(const T* plane, T* out, int64_t W, const Window& w, const WindowTaps& t) {
+  using A = opmath_t<T>;
+  for (int64_t oy = 0; oy < w.oh; ++oy) {
+    const Span ry = t.rows[oy];
+    T* o = out + oy * w.ow;
+    for (int64_t ox = 0; ox < w.ow; ++ox) {
+      const Span cx = t.cols[ox];
+      A a = max_identity<A>();
+      for (int64_t i = ry.first; i < ry.last; ++i) {
+        const T* row = plane + (ry.start + i * w.dh) * W + cx.start;
+        for (int64_t j = cx.first; j < cx.last; ++j) {
+          const A v = static_cast<A>(row[j * w.dw]);
+          a = max_takes(v, a) ? v : a;
         }
       }
+      o[ox] = static_cast<T>(a);
     }
-    for (int64_t ox = 0; ox < w.ow; ++ox) out[oy * w.ow + ox] = static_cast<T>(acc[ox]);
   }
 }
 
@@ -479,12 +664,19 @@ Tensor max_pool2d(const Tensor& input, IntArrayRef kernel_size, IntArrayRef stri
   if (out.numel() == 0) return out;
   const Tensor x = input.contiguous();
   const int64_t planes = x.numel() / (H * W);
+  const WindowTaps taps = window_taps(H, W, w);
+  const bool full = taps.full;
   KILN_DISPATCH_NUMERIC_TYPES(input.dtype(), "max_pool2d", [&] {
-    for_each_plane(x.data_ptr<scalar_t>(), out.data_ptr<scalar_t>(), planes, H, W, w,
-                   [&](const scalar_t* in, scalar_t* o) {
-                     thread_local std::vector<opmath_t<scalar_t>> acc;
-                     max_pool_plane(in, o, H, W, w, acc);
-                   });
+    using T = scalar_t;
+    auto run = [&](const auto& plane_fn) {
+      for_each_plane(x.data_ptr<T>(), out.data_ptr<T>(), planes, H, W, w, plane_fn);
+    };
+    if (full && w.kh == 2 && w.kw == 2)
+      run([&](const T* in, T* o) { max_pool_plane_full<2, 2>(in, o, W, w); });
+    else if (full && w.kh == 3 && w.kw == 3)
+      run([&](const T* in, T* o) { max_pool_plane_full<3, 3>(in, o, W, w); });
+    else
+      run([&](const T* in, T* o) { max_pool_plane(in, o, W, w, taps); });
   });
   return out;
 }
@@ -594,28 +786,42 @@ void col2im_kernel(const T* cols, T* x, int64_t planes, int64_t H, int64_t W, co
                });
 }
 
-// The position (within the plane) of each window's maximum, as the forward kernel picks it:
-// the first largest value, NaN winning.
-template <typename T>
-void max_pool_backward_plane(const T* plane, const T* g, T* gx, int64_t H, int64_t W,
-                             const Window& w) {
-  using A = opmath_t<T>;
-  std::vector<A> acc(static_cast<size_t>(H * W), A(0));
-  for (int64_t oy = 0; oy < w.oh; ++oy) {
-    const int64_t y0 = oy * w.sh - w.ph;
-    const auto [i0, i1] = taps_inside(y0, w.kh, w.dh, H);
+// The gradient of one plane: each window's g goes to the position of its maximum as the
+// forward kernel picks it (the first largest value, NaN winning), accumulated into acc (the
+// plane of gx itself, or a float plane for half/bfloat16), which the caller zeroed.
+template <int KH, int KW, typename T, typename A>
+void max_pool_backward_plane_full(const T* plane, const T* g, A* acc, int64_t W, const Window& w) {
+  for (int64_t oy = 0; oy < w.oh; ++oy)
     for (int64_t ox = 0; ox < w.ow; ++ox) {
-      const int64_t x0 = ox * w.sw - w.pw;
-      const auto [j0, j1] = taps_inside(x0, w.kw, w.dw, W);
+      const int64_t base = oy * w.sh * W + ox * w.sw;
+      int64_t best = base;
+      A bv = static_cast<A>(plane[base]);
+      for (int i = 0; i < KH; ++i)
+        for (int j = (i == 0 ? 1 : 0); j < KW; ++j) {
+          const int64_t pos = base + i * w.dh * W + j * w.dw;
+          const A v = static_cast<A>(plane[pos]);
+          const bool take = max_takes(v, bv);
+          best = take ? pos : best;
+          bv = take ? v : bv;
+        }
+      acc[best] += static_cast<A>(g[oy * w.ow + ox]);
+    }
+}
+
+template <typename T, typename A>
+void max_pool_backward_plane(const T* plane, const T* g, A* acc, int64_t W, const Window& w,
+                             const WindowTaps& t) {
+  for (int64_t oy = 0; oy < w.oh; ++oy) {
+    const Span ry = t.rows[oy];
+    for (int64_t ox = 0; ox < w.ow; ++ox) {
+      const Span cx = t.cols[ox];
       int64_t best = -1;
       A bv = A(0);
-      for (int64_t i = i0; i < i1; ++i)
-        for (int64_t j = j0; j < j1; ++j) {
-          const int64_t pos = (y0 + i * w.dh) * W + x0 + j * w.dw;
+      for (int64_t i = ry.first; i < ry.last; ++i)
+        for (int64_t j = cx.first; j < cx.last; ++j) {
+          const int64_t pos = (ry.start + i * w.dh) * W + cx.start + j * w.dw;
           const A v = static_cast<A>(plane[pos]);
-          bool take = best < 0 || v > bv;
-          if constexpr (std::is_floating_point_v<A>) take = take || v != v;
-          if (take) {
+          if (best < 0 || max_takes(v, bv)) {
             best = pos;
             bv = v;
           }
@@ -623,14 +829,14 @@ void max_pool_backward_plane(const T* plane, const T* g, T* gx, int64_t H, int64
       if (best >= 0) acc[best] += static_cast<A>(g[oy * w.ow + ox]);
     }
   }
-  for (int64_t k = 0; k < H * W; ++k) gx[k] = static_cast<T>(acc[k]);
 }
 
 template <typename T>
 void avg_pool_backward_plane(const T* g, T* gx, int64_t H, int64_t W, const Window& w,
                              bool count_include_pad, std::optional<int64_t> divisor_override) {
   using A = opmath_t<T>;
-  std::vector<A> acc(static_cast<size_t>(H * W), A(0));
+  thread_local std::vector<A> acc;  // one per thread, not one allocation per plane
+  acc.assign(static_cast<size_t>(H * W), A(0));
   for (int64_t oy = 0; oy < w.oh; ++oy) {
     const int64_t ys = oy * w.sh - w.ph, ye = std::min(ys + w.kh, H + w.ph);
     const int64_t y0 = std::max<int64_t>(ys, 0), y1 = std::min(ye, H);
@@ -717,14 +923,43 @@ Tensor max_pool2d_backward(const Tensor& grad_output, const Tensor& self, IntArr
   if (gx.numel() == 0) return gx;
   const Tensor x = self.contiguous(), g = grad_output.contiguous();
   const int64_t H = self.size(-2), W = self.size(-1), planes = x.numel() / (H * W);
+  const WindowTaps taps = window_taps(H, W, w);
+  const int64_t work = std::max<int64_t>(1, w.oh * w.ow * w.kh * w.kw + H * W);
   KILN_DISPATCH_NUMERIC_TYPES(self.dtype(), op, [&] {
-    const scalar_t* xp = x.data_ptr<scalar_t>();
-    const scalar_t* gp = g.data_ptr<scalar_t>();
-    scalar_t* op_ = gx.data_ptr<scalar_t>();
-    parallel_for(0, planes, 1, [&](int64_t p0, int64_t p1) {
-      for (int64_t p = p0; p < p1; ++p)
-        max_pool_backward_plane(xp + p * H * W, gp + p * w.oh * w.ow, op_ + p * H * W, H, W, w);
-    });
+    using T = scalar_t;
+    using A = opmath_t<T>;
+    const T* xp = x.data_ptr<T>();
+    const T* gp = g.data_ptr<T>();
+    T* gxp = gx.data_ptr<T>();
+    auto run = [&](const auto& plane_fn) {
+      parallel_for(0, planes, std::max<int64_t>(1, kGrain / work), [&](int64_t p0, int64_t p1) {
+        if constexpr (std::is_same_v<T, A>) {
+          std::fill(gxp + p0 * H * W, gxp + p1 * H * W, T(0));
+          for (int64_t p = p0; p < p1; ++p)
+            plane_fn(xp + p * H * W, gp + p * w.oh * w.ow, gxp + p * H * W);
+        } else {
+          std::vector<A> acc(static_cast<size_t>(H * W));
+          for (int64_t p = p0; p < p1; ++p) {
+            std::fill(acc.begin(), acc.end(), A(0));
+            plane_fn(xp + p * H * W, gp + p * w.oh * w.ow, acc.data());
+            std::transform(acc.begin(), acc.end(), gxp + p * H * W,
+                           [](A v) { return static_cast<T>(v); });
+          }
+        }
+      });
+    };
+    if (taps.full && w.kh == 2 && w.kw == 2)
+      run([&](const T* in, const T* go, A* acc) {
+        max_pool_backward_plane_full<2, 2>(in, go, acc, W, w);
+      });
+    else if (taps.full && w.kh == 3 && w.kw == 3)
+      run([&](const T* in, const T* go, A* acc) {
+        max_pool_backward_plane_full<3, 3>(in, go, acc, W, w);
+      });
+    else
+      run([&](const T* in, const T* go, A* acc) {
+        max_pool_backward_plane(in, go, acc, W, w, taps);
+      });
   });
   return gx;
 }
@@ -756,5 +991,42 @@ Tensor avg_pool2d_backward(const Tensor& grad_output, const Tensor& self, IntArr
   });
   return gx;
 }
+
+namespace detail {
+
+bool conv2d_backward_onednn(const Tensor& grad_output, const Tensor& input, const Tensor& weight,
+                            IntArrayRef stride, IntArrayRef padding, IntArrayRef dilation,
+                            int64_t groups, std::array<bool, 3> need, std::array<Tensor, 3>& out) {
+  if (input.dtype() != kFloat || weight.dtype() != kFloat || grad_output.dtype() != kFloat ||
+      (input.dim() != 3 && input.dim() != 4) || weight.dim() != 4 ||
+      grad_output.dim() != input.dim() || input.numel() == 0 || grad_output.numel() == 0 ||
+      weight.numel() == 0 || !input.device().is_cpu() || !weight.device().is_cpu() ||
+      !grad_output.device().is_cpu())
+    return false;
+  const bool batched = input.dim() == 4;
+  const Tensor x = (batched ? input : input.unsqueeze(0)).contiguous();
+  const Tensor g = (batched ? grad_output : grad_output.unsqueeze(0)).contiguous();
+  const Tensor w = weight.contiguous();
+  const Window win =
+      make_window("conv2d", IntArrayRef(weight.sizes().begin() + 2, 2), stride, padding, dilation);
+  const ConvDims cd(x, w, g, win, groups);
+  std::array<Tensor, 3> r;
+  if (need[0]) {
+    r[0] = make_empty(x.sizes(), kFloat);
+    if (!conv2d_backward_data_onednn(g, w, r[0], cd)) return false;
+    if (!batched) r[0] = r[0].squeeze(0);
+  }
+  if (need[1]) {
+    r[1] = make_empty(w.sizes(), kFloat);
+    if (need[2]) r[2] = make_empty({w.size(0)}, kFloat);
+    if (!conv2d_backward_weights_onednn(g, x, r[1], r[2], cd)) return false;
+  } else if (need[2]) {
+    r[2] = g.sum({0, 2, 3});
+  }
+  out = std::move(r);
+  return true;
+}
+
+}  // namespace detail
 
 }  // namespace kiln

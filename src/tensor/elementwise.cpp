@@ -6,6 +6,7 @@
 
 #include "kiln/functions.h"
 #include "ops/scalar_ops.h"
+#include "tensor/backward_kernels.h"
 #include "tensor/internal.h"
 #include "tensor/loops.h"
 #include "tensor/record.h"
@@ -661,6 +662,38 @@ Tensor& Tensor::clamp_(const std::optional<Scalar>& min, const std::optional<Sca
 
 // ---- where ----------------------------------------------------------------------------------
 namespace {
+// One row of where: p = {out, cond, self, other}, byte strides s. Contiguous rows with each
+// value operand contiguous or a broadcast number are plain loops the compiler vectorises
+// (select on the condition bytes).
+template <typename T>
+void where_row(char** p, const int64_t* s, int64_t n) {
+  constexpr int64_t sz = sizeof(T);
+  if (s[0] == sz && s[1] == 1 && (s[2] == sz || s[2] == 0) && (s[3] == sz || s[3] == 0)) {
+    auto* o = reinterpret_cast<T*>(p[0]);
+    const auto* c = reinterpret_cast<const uint8_t*>(p[1]);  // bool is one byte, 0 or 1
+    const auto* a = reinterpret_cast<const T*>(p[2]);
+    const auto* b = reinterpret_cast<const T*>(p[3]);
+    if (s[2] == sz && s[3] == sz) {
+      for (int64_t i = 0; i < n; ++i) o[i] = c[i] != 0 ? a[i] : b[i];
+    } else if (s[2] == sz) {
+      const T bv = *b;
+      for (int64_t i = 0; i < n; ++i) o[i] = c[i] != 0 ? a[i] : bv;
+    } else if (s[3] == sz) {
+      const T av = *a;
+      for (int64_t i = 0; i < n; ++i) o[i] = c[i] != 0 ? av : b[i];
+    } else {
+      const T av = *a, bv = *b;
+      for (int64_t i = 0; i < n; ++i) o[i] = c[i] != 0 ? av : bv;
+    }
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) {
+    bool c = *reinterpret_cast<const bool*>(p[1] + i * s[1]);
+    *reinterpret_cast<T*>(p[0] + i * s[0]) =
+        *reinterpret_cast<const T*>((c ? p[2] : p[3]) + i * (c ? s[2] : s[3]));
+  }
+}
+
 Tensor where_impl(const Tensor& cond, const Arg& a, const Arg& b) {
   const Tensor none;
   if (detail::should_record(cond, a.is_scalar() ? none : *a.t, b.is_scalar() ? none : *b.t))
@@ -679,16 +712,12 @@ Tensor where_impl(const Tensor& cond, const Arg& a, const Arg& b) {
   Operand oa = make_operand(a, common), ob = make_operand(b, common);
   KILN_DISPATCH_ALL_TYPES(common, "where", [&] {
     detail::for_each_row<4>(
-        shape, {static_cast<char*>(dst.data_ptr()), static_cast<char*>(cond.data_ptr()), oa.data(), ob.data()},
+        shape,
+        {static_cast<char*>(dst.data_ptr()), static_cast<char*>(cond.data_ptr()), oa.data(),
+         ob.data()},
         {detail::broadcast_byte_strides(dst, shape), detail::broadcast_byte_strides(cond, shape),
          oa.strides(shape), ob.strides(shape)},
-        [&](char** p, const int64_t* s, int64_t n) {
-          for (int64_t i = 0; i < n; ++i) {
-            bool c = *reinterpret_cast<const bool*>(p[1] + i * s[1]);
-            *reinterpret_cast<scalar_t*>(p[0] + i * s[0]) =
-                *reinterpret_cast<const scalar_t*>((c ? p[2] : p[3]) + i * (c ? s[2] : s[3]));
-          }
-        });
+        [&](char** p, const int64_t* s, int64_t n) { where_row<scalar_t>(p, s, n); });
   });
   return dst;
 }
@@ -701,6 +730,51 @@ Tensor where(const Tensor& c, const Scalar& a, const Scalar& b) { return where_i
 Tensor Tensor::where(const Tensor& condition, const Tensor& other) const {
   return kiln::where(condition, *this, other);
 }
+
+// ---- fused backward kernels (tensor/backward_kernels.h) -------------------------------------
+namespace {
+template <typename T>
+void relu_backward_row(char** p, const int64_t* s, int64_t n) {
+  using M = opmath_t<T>;
+  constexpr int64_t sz = sizeof(T);
+  auto* o = reinterpret_cast<T*>(p[0]);
+  const auto* g = reinterpret_cast<const T*>(p[1]);
+  const auto* r = reinterpret_cast<const T*>(p[2]);
+  if (s[0] == sz && s[1] == sz && s[2] == sz) {
+    for (int64_t i = 0; i < n; ++i) o[i] = static_cast<M>(r[i]) > M(0) ? g[i] : T(0);
+  } else if (s[0] == sz && s[1] == 0 && s[2] == sz) {
+    const T gv = *g;  // the gradient of a sum: one value broadcast
+    for (int64_t i = 0; i < n; ++i) o[i] = static_cast<M>(r[i]) > M(0) ? gv : T(0);
+  } else {
+    for (int64_t i = 0; i < n; ++i) {
+      const T rv = *reinterpret_cast<const T*>(p[2] + i * s[2]);
+      *reinterpret_cast<T*>(p[0] + i * s[0]) =
+          static_cast<M>(rv) > M(0) ? *reinterpret_cast<const T*>(p[1] + i * s[1]) : T(0);
+    }
+  }
+}
+}  // namespace
+
+namespace detail {
+Tensor relu_backward(const Tensor& grad, const Tensor& result) {
+  if (grad.dtype() != result.dtype() || !is_floating_point(grad.dtype()) ||
+      !grad.device().is_cpu() || !result.device().is_cpu())
+    return Tensor();
+  const std::vector<int64_t> shape =
+      infer_broadcast_size(result.sizes(), grad.sizes(), "relu_backward");
+  Tensor out = make_empty(shape, grad.dtype());
+  KILN_DISPATCH_FLOATING_TYPES(grad.dtype(), "relu_backward", [&] {
+    for_each_row<3>(
+        shape,
+        {static_cast<char*>(out.data_ptr()), static_cast<char*>(grad.data_ptr()),
+         static_cast<char*>(result.data_ptr())},
+        {broadcast_byte_strides(out, shape), broadcast_byte_strides(grad, shape),
+         broadcast_byte_strides(result, shape)},
+        [&](char** p, const int64_t* s, int64_t n) { relu_backward_row<scalar_t>(p, s, n); });
+  });
+  return out;
+}
+}  // namespace detail
 
 // ---- comparisons of whole tensors -----------------------------------------------------------
 Tensor isnan(const Tensor& self) { return ne(self, self); }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "kiln/functions.h"
+#include "ops/simd_math.h"
 #include "tensor/internal.h"
 #include "tensor/record.h"
 
@@ -276,32 +277,10 @@ struct Times {
   }
 };
 
-// exp for float as straight-line code the compiler vectorises (Cephes expf: a degree-6
-// polynomial on [-ln2/2, ln2/2] scaled by 2^n, about 1 ulp). Results below e^-87 flush to 0 and
-// arguments above 88 give +inf; callers pass x - max <= 0, or a line holding +inf whose result
-// is +inf anyway.
-inline float exp_vec(float x) {
-  constexpr float kLo = -87.0f, kHi = 88.0f;
-  const float xc = x > kLo ? (x < kHi ? x : kHi) : kLo;  // NaN -> kLo, fixed up below
-  const float n = (xc * 1.44269504088896341f + 12582912.0f) - 12582912.0f;  // round to nearest
-  const float r = (xc - n * 0.693359375f) + n * 2.12194440e-4f;
-  float q = 1.9875691500e-4f;
-  q = q * r + 1.3981999507e-3f;
-  q = q * r + 8.3334519073e-3f;
-  q = q * r + 4.1665795894e-2f;
-  q = q * r + 1.6666665459e-1f;
-  q = q * r + 5.0000001201e-1f;
-  const float e = q * r * r + r + 1.0f;
-  const float y = e * std::bit_cast<float>((static_cast<int32_t>(n) + 127) << 23);
-  return x != x ? x : (x < kLo ? 0.0f : (x > kHi ? std::numeric_limits<float>::infinity() : y));
-}
-
+// exp as straight-line code the compiler vectorises (ops/simd_math.h, ~1 ulp).
 template <typename M>
 inline M exp_of(M x) {
-  if constexpr (std::is_same_v<M, float>)
-    return exp_vec(x);
-  else
-    return std::exp(x);
+  return ops::math::exp(x);
 }
 
 // The larger (kMax) or smaller of a and b; NaN wins, like torch.max.
