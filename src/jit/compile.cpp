@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <shared_mutex>
 
 #include "kiln/autograd/grad_mode.h"
@@ -148,6 +149,35 @@ struct CompiledFunction::Impl {
   CompileOptions options;
   std::function<std::vector<std::pair<std::string, Tensor>>()> params;
   mutable std::shared_mutex mutex;
+
+  // The fast path of operator(): the inputs match the last plan's exact signature (compared in
+  // place) and need no autograd. nullopt sends the call down the full path.
+  std::optional<IValue> run_fast(const std::vector<IValue>& all) {
+    std::shared_ptr<const Fast> f;
+    {
+      std::shared_lock<std::shared_mutex> lk(mutex);
+      f = fast;
+    }
+    if (!f || f->exact.size() != all.size()) return std::nullopt;
+    const bool grad = GradMode::is_enabled();
+    for (size_t i = 0; i < all.size(); ++i) {
+      if (!all[i].is_tensor()) return std::nullopt;
+      const Tensor& t = all[i].toTensor();
+      const InputSig& s = f->exact[i];
+      if (!t.defined() || t.dtype() != s.dtype || t.device().type() != s.device ||
+          t.device().index() != s.index || !t.sizes().equals(s.sizes) ||
+          t.is_contiguous() != s.contiguous || t.requires_grad() != s.requires_grad ||
+          (grad && s.requires_grad))
+        return std::nullopt;
+    }
+    ++hits;
+    {
+      std::lock_guard<std::mutex> b(f->entry->build);
+      ++f->entry->stats.calls;
+    }
+    std::vector<IValue> out = f->plan->run(all);
+    return std::move(out.at(0));
+  }
   std::map<Signature, std::shared_ptr<Entry>> entries;
   std::vector<std::shared_ptr<Entry>> order;  // creation order, for stats
   mutable std::atomic<uint64_t> calls{0}, hits{0}, misses{0}, eager_calls{0};
@@ -156,6 +186,14 @@ struct CompiledFunction::Impl {
   // The last entry hit, checked first (the common case: one signature over and over).
   std::shared_ptr<Entry> last;
   Signature last_key;
+  // The last plan run and its exact signature: a call whose inputs match it in place (no
+  // signature built, no map lookups) runs it directly.
+  struct Fast {
+    Signature exact;
+    std::shared_ptr<Entry> entry;
+    std::shared_ptr<runtime::Executor> plan;
+  };
+  std::shared_ptr<const Fast> fast;
 
   std::string name() const { return options.name.empty() ? "compiled function" : options.name; }
 
@@ -223,6 +261,7 @@ IValue CompiledFunction::operator()(const std::vector<IValue>& inputs) const {
   if (m.params) params = m.params();
   std::vector<IValue> all = inputs;
   for (const auto& [name, t] : params) all.emplace_back(t);
+  if (auto out = m.run_fast(all)) return std::move(*out);
   const Signature exact = signature_of(all);
   const Signature key = m.options.dynamic ? without_sizes(exact) : exact;
 
@@ -316,9 +355,11 @@ IValue CompiledFunction::operator()(const std::vector<IValue>& inputs) const {
     ++e->stats.calls;
   }
   {
+    auto fast = std::make_shared<Impl::Fast>(Impl::Fast{exact, e, ex});
     std::unique_lock<std::shared_mutex> lk(m.mutex);
     m.last = e;
     m.last_key = key;
+    m.fast = std::move(fast);
   }
   std::vector<IValue> out = ex->run(all);
   return out.at(0);

@@ -340,6 +340,15 @@ std::optional<GroupLowering> lower_group(const ir::Node& group, std::string* why
     for (size_t i = 0; i < blk->inputs().size(); ++i)
       if (blk->inputs()[i] == cur) src.block_input = static_cast<int>(i);
     if (src.block_input < 0) return fail("a view does not start at a group input");
+    for (const ir::Node* view : src.views) {
+      std::vector<IValue> args;
+      for (size_t i = 1; i < view->num_inputs(); ++i) {
+        const ir::Node* c = view->input(i)->node();
+        if (!c->kind().is(ir::Prim::Constant)) return fail("a view argument is not a constant");
+        args.push_back(c->attr("value"));
+      }
+      src.view_args.push_back(std::move(args));
+    }
     g.sources[k] = std::move(src);
   }
   // The iteration shape: every tensor value of the group broadcasts to it.
@@ -396,10 +405,12 @@ LaunchArgs launch_args(const GroupLowering& g, const std::vector<Tensor>& block_
   a.reduce_dims = g.reduce_dims;
   for (const GroupLowering::Source& s : g.sources) {
     Tensor t = block_inputs.at(s.block_input);
-    for (const ir::Node* v : s.views) {
-      std::vector<IValue> args{t};
-      for (size_t i = 1; i < v->num_inputs(); ++i) args.push_back(v->input(i)->node()->attr("value"));
-      t = ops::call(v->kind().op(), args)[0].toTensor();
+    for (size_t j = 0; j < s.views.size(); ++j) {
+      std::vector<IValue> args;
+      args.reserve(s.view_args[j].size() + 1);
+      args.emplace_back(t);
+      args.insert(args.end(), s.view_args[j].begin(), s.view_args[j].end());
+      t = ops::call(s.views[j]->kind().op(), args)[0].toTensor();
     }
     a.inputs.push_back(t);
   }

@@ -79,6 +79,9 @@ struct GroupLowering {
   struct Source {
     int block_input = -1;
     std::vector<const ir::Node*> views;
+    /// Per view: its arguments after the tensor (the constants), read once at lowering so a
+    /// launch applies the views without looking attributes up.
+    std::vector<std::vector<IValue>> view_args;
   };
   std::vector<Source> sources;
   std::vector<int64_t> shape;        // the iteration shape
