@@ -127,6 +127,31 @@ TEST(Jit, InputsRequiringGradRunEagerlyWithAutograd) {
   EXPECT_TRUE(close(f(x), chain8(x), 1e-12, 1e-12));  // grad mode off: compiled
 }
 
+// The fast path (inputs matching the last plan run) must not hide a change of layout, dtype,
+// size or requires_grad: each such call goes down the full path.
+TEST(Jit, CachedPlanIsReusedOnlyForTheSameSignature) {
+  TempCache cache;
+  auto f = jit::compile(chain8, cache.options());
+  Tensor x = random_tensor({6, 5}, kFloat);
+  f(x);
+  f(x);  // fast path from here on
+  Tensor strided = random_tensor({5, 6}, kFloat).t();
+  EXPECT_TRUE(close(f(strided), chain8(strided), 1e-5, 1e-6));
+  Tensor wide = random_tensor({6, 5}, kDouble);
+  EXPECT_TRUE(close(f(wide), chain8(wide), 1e-12, 1e-12));
+  EXPECT_TRUE(close(f(x), chain8(x), 1e-5, 1e-6));  // back to the first plan
+  auto s = f.stats();
+  EXPECT_EQ(s.entries.size(), 3u);
+  EXPECT_EQ(s.misses, 3u);
+  EXPECT_EQ(s.hits, 2u);
+  EXPECT_EQ(s.entries[0].calls, 3u);
+  // requires_grad with grad mode on: eager with autograd, even right after a cached call.
+  Tensor g = x.detach().requires_grad_();
+  Tensor y = f(g);
+  EXPECT_TRUE(y.requires_grad());
+  EXPECT_EQ(f.stats().eager_calls, 1u);
+}
+
 TEST(Jit, DynamicModeCompilesKernelsOnce) {
   TempCache cache;
   runtime::KernelCache::get().clear();
