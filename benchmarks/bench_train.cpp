@@ -59,51 +59,8 @@ void BM_TrainStepCNN(benchmark::State& state) {
 }
 BENCHMARK(BM_TrainStepCNN)->Apply(sizes)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
-// ---- the CNN's layers one at a time: forward + backward of one layer at batch 256 -----------
-// {layer, threads}; layer: 0 Conv2d(1, 16) on 8x8, 1 Conv2d(16, 32) on 4x4, 2 ReLU on 16x8x8,
-// 3 MaxPool2d(2) on 16x8x8, 4 MaxPool2d(2) on 32x4x4, 5 BatchNorm2d(16) on 8x8.
-void layers(benchmark::internal::Benchmark* b) {
-  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
-  for (int64_t layer = 0; layer < 6; ++layer)
-    for (int64_t threads : {int64_t{1}, cores}) b->Args({layer, threads});
-  b->ArgNames({"layer", "threads"});
-}
-
-void BM_CNNLayer(benchmark::State& state) {
-  kiln::manual_seed(0);
-  kiln::set_num_threads(static_cast<int>(state.range(1)));
-  const int64_t n = 256;
-  nn::AnyModule layer;
-  std::vector<int64_t> in;
-  switch (state.range(0)) {
-    case 0:
-      layer = nn::AnyModule(nn::Conv2d(nn::Conv2dOptions(1, 16, 3).padding(1))), in = {n, 1, 8, 8};
-      break;
-    case 1:
-      layer = nn::AnyModule(nn::Conv2d(nn::Conv2dOptions(16, 32, 3).padding(1))),
-      in = {n, 16, 4, 4};
-      break;
-    case 2:
-      layer = nn::AnyModule(nn::ReLU()), in = {n, 16, 8, 8};
-      break;
-    case 3:
-      layer = nn::AnyModule(nn::MaxPool2d(2)), in = {n, 16, 8, 8};
-      break;
-    case 4:
-      layer = nn::AnyModule(nn::MaxPool2d(2)), in = {n, 32, 4, 4};
-      break;
-    default:
-      layer = nn::AnyModule(nn::BatchNorm2d(16)), in = {n, 16, 8, 8};
-      break;
-  }
-  kiln::Tensor x = kiln::randn(in).requires_grad_();
-  kiln::Tensor g = kiln::randn(layer.forward(x).sizes());
-  for (auto _ : state) {
-    x.mutable_grad() = kiln::Tensor();
-    layer.forward(x).backward(g);
-    benchmark::DoNotOptimize(x.grad().data_ptr());
-  }
-}
-BENCHMARK(BM_CNNLayer)->Apply(layers)->UseRealTime()->Unit(benchmark::kMicrosecond);
+#define KILN_BENCH_LIB kiln
+#define KILN_BENCH_NAME BM_CNNLayer
+#include "cnn_layer_bench.inc"
 
 }  // namespace

@@ -57,49 +57,8 @@ void BM_Torch_TrainStepCNN(benchmark::State& state) {
 }
 BENCHMARK(BM_Torch_TrainStepCNN)->Apply(sizes)->UseRealTime()->Unit(benchmark::kMicrosecond);
 
-// The CNN's layers one at a time (see BM_CNNLayer in bench_train.cpp for the numbering).
-void layers(benchmark::internal::Benchmark* b) {
-  const int64_t cores = std::max(1u, std::thread::hardware_concurrency());
-  for (int64_t layer = 0; layer < 6; ++layer)
-    for (int64_t threads : {int64_t{1}, cores}) b->Args({layer, threads});
-  b->ArgNames({"layer", "threads"});
-}
-
-void BM_Torch_CNNLayer(benchmark::State& state) {
-  torch::manual_seed(0);
-  torch::set_num_threads(static_cast<int>(state.range(1)));
-  const int64_t n = 256;
-  nn::AnyModule layer;
-  std::vector<int64_t> in;
-  switch (state.range(0)) {
-    case 0:
-      layer = nn::AnyModule(nn::Conv2d(nn::Conv2dOptions(1, 16, 3).padding(1))), in = {n, 1, 8, 8};
-      break;
-    case 1:
-      layer = nn::AnyModule(nn::Conv2d(nn::Conv2dOptions(16, 32, 3).padding(1))),
-      in = {n, 16, 4, 4};
-      break;
-    case 2:
-      layer = nn::AnyModule(nn::ReLU()), in = {n, 16, 8, 8};
-      break;
-    case 3:
-      layer = nn::AnyModule(nn::MaxPool2d(2)), in = {n, 16, 8, 8};
-      break;
-    case 4:
-      layer = nn::AnyModule(nn::MaxPool2d(2)), in = {n, 32, 4, 4};
-      break;
-    default:
-      layer = nn::AnyModule(nn::BatchNorm2d(16)), in = {n, 16, 8, 8};
-      break;
-  }
-  torch::Tensor x = torch::randn(in).requires_grad_();
-  torch::Tensor g = torch::randn(layer.forward(x).sizes());
-  for (auto _ : state) {
-    x.mutable_grad() = torch::Tensor();
-    layer.forward(x).backward(g);
-    benchmark::DoNotOptimize(x.grad().data_ptr());
-  }
-}
-BENCHMARK(BM_Torch_CNNLayer)->Apply(layers)->UseRealTime()->Unit(benchmark::kMicrosecond);
+#define KILN_BENCH_LIB torch
+#define KILN_BENCH_NAME BM_Torch_CNNLayer
+#include "cnn_layer_bench.inc"
 
 }  // namespace

@@ -275,6 +275,22 @@ TEST(Addmm, BetaAlphaAndBroadcastSelf) {
   }
 }
 
+// A 1-D self with beta = alpha = 1 goes to the GEMM as its bias: strided, integral and k = 0
+// cases of that path.
+TEST(Addmm, OneDimSelfAsGemmBias) {
+  for (ScalarType dt : {kFloat, kDouble, kLong}) {
+    Tensor a = random_tensor({6, 4}, dt, -3, 3), b = random_tensor({4, 5}, dt, -3, 3);
+    Tensor self = random_tensor({10}, dt, -3, 3).slice(0, 0, 10, 2);  // strided
+    Ref prod = ref_bmm(to_vector(a), to_vector(b), 1, 6, 4, 5);
+    Tensor got = addmm(self, a, b, 1, 1);
+    Ref want{ref_addmm(self, prod, 6, 5, 1, 1), prod.magnitude};
+    for (double& v : want.magnitude) v += 3;
+    EXPECT_TRUE(matches(got, want, {6, 5}, dt)) << dt;
+    Tensor empty_k = addmm(self, random_tensor({6, 0}, dt), random_tensor({0, 5}, dt), 1, 1);
+    EXPECT_TRUE(close(empty_k, self.expand({6, 5}).to(kDouble), 0, 0)) << dt;
+  }
+}
+
 TEST(Addmm, BetaZeroIgnoresNaNInSelf) {
   for (ScalarType dt : {kFloat, kDouble}) {
     Tensor self = full({3, 4}, std::numeric_limits<double>::quiet_NaN(), dtype(dt));

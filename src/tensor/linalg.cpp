@@ -464,12 +464,22 @@ Tensor addmm(const Tensor& self, const Tensor& mat1, const Tensor& mat2, const S
              self.sizes(), IntArrayRef(target));
   Tensor out = make_empty(target, mat1.dtype());
   Gemm g;
-  if (!is_zero(beta)) out.copy_(self);
+  // self + mat1 @ mat2 with a 1-D self (linear's bias, a compiled LSTM's gates): the GEMM adds
+  // it as its bias, instead of a broadcast copy into out and a sum post-op.
+  auto is_one = [](const Scalar& s) {
+    return s.is_floating_point() ? s.toDouble() == 1 : s.toLong() == 1;
+  };
+  const bool bias_arg = self.dim() == 1 && self.size(0) == m && is_one(beta) && is_one(alpha);
+  if (bias_arg) {
+    g.bias = self.contiguous();
+  } else if (!is_zero(beta)) {
+    out.copy_(self);
+    g.beta = beta;
+  }
   g.a = mat1.unsqueeze(0);
   g.m = mat2.unsqueeze(0);
   g.out = out.view({1, n, m});
   g.alpha = alpha;
-  g.beta = beta;
   gemm(g, "addmm");
   return out;
 }

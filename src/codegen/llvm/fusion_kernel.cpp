@@ -406,11 +406,32 @@ LaunchArgs launch_args(const GroupLowering& g, const std::vector<Tensor>& block_
   for (const GroupLowering::Source& s : g.sources) {
     Tensor t = block_inputs.at(s.block_input);
     for (size_t j = 0; j < s.views.size(); ++j) {
-      std::vector<IValue> args;
-      args.reserve(s.view_args[j].size() + 1);
-      args.emplace_back(t);
-      args.insert(args.end(), s.view_args[j].begin(), s.view_args[j].end());
-      t = ops::call(s.views[j]->kind().op(), args)[0].toTensor();
+      // The common views directly (this runs per launch); the rest through the op table.
+      const std::vector<IValue>& va = s.view_args[j];
+      switch (s.views[j]->kind().op()) {
+        case OpKind::Slice:
+          t = t.slice(va[0].toInt(), va[1].toInt(), va[2].toInt(), va[3].toInt());
+          continue;
+        case OpKind::Select:
+          t = t.select(va[0].toInt(), va[1].toInt());
+          continue;
+        case OpKind::View:
+          t = t.view(va[0].toIntList());
+          continue;
+        case OpKind::Permute:
+          t = t.permute(va[0].toIntList());
+          continue;
+        case OpKind::Expand:
+          t = t.expand(va[0].toIntList());
+          continue;
+        default: {
+          std::vector<IValue> args;
+          args.reserve(va.size() + 1);
+          args.emplace_back(t);
+          args.insert(args.end(), va.begin(), va.end());
+          t = ops::call(s.views[j]->kind().op(), args)[0].toTensor();
+        }
+      }
     }
     a.inputs.push_back(t);
   }
