@@ -1,6 +1,7 @@
 // kiln-opt: the IR driver. Reads a graph in the IR text form (a file or stdin), runs named passes
 // or the default pipeline (src/passes/pipeline.cpp) and prints the result as IR text or DOT. The
 // golden tests under tests/ir/ run it piped into FileCheck.
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <iterator>
@@ -9,6 +10,7 @@
 #include <string_view>
 #include <vector>
 
+#include "codegen/llvm/kernel_ir.h"
 #include "kiln/core/error.h"
 #include "kiln/ir/dot.h"
 #include "kiln/ir/parser.h"
@@ -24,7 +26,10 @@ missing, runs passes and prints the result.
 
   --passes=a,b,...      run these passes, in this order (see --list-passes)
   --pipeline            run the default pipeline
-  --emit=ir|dot         print IR text (default) or Graphviz DOT
+  --emit=ir|dot|llvm    print IR text (default), Graphviz DOT, or the LLVM IR of each
+                        fusion group's kernel (operands contiguous)
+  --lanes=N             vector elements per iteration for --emit=llvm (default 8)
+  --llvm-opt=N          optimisation level for --emit=llvm (default 0: as emitted)
   --no-verify           do not verify the input and the IR after each pass
   --stats               print each pass's time and node counts to stderr
   --source-locations    print each node's source location as a comment
@@ -38,6 +43,8 @@ struct Options {
   std::vector<std::string> passes;
   bool pipeline = false;
   std::string emit = "ir";
+  int lanes = 8;
+  int llvm_opt = 0;
   bool verify = true;
   bool stats = false;
   bool locations = false;
@@ -83,7 +90,17 @@ Options parse_args(int argc, char** argv) {
       o.pipeline = true;
     } else if (a.starts_with("--emit=")) {
       o.emit = a.substr(7);
-      if (o.emit != "ir" && o.emit != "dot") usage_error("--emit takes ir or dot, got " + o.emit);
+      if (o.emit != "ir" && o.emit != "dot" && o.emit != "llvm")
+        usage_error("--emit takes ir, dot or llvm, got " + o.emit);
+    } else if (a.starts_with("--lanes=") || a.starts_with("--llvm-opt=")) {
+      const bool lanes = a.starts_with("--lanes=");
+      const std::string v(a.substr(lanes ? 8 : 11));
+      char* end = nullptr;
+      const long n = std::strtol(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || n < 0 || n > (lanes ? 64 : 3))
+        usage_error(std::string(lanes ? "--lanes takes 0..64" : "--llvm-opt takes 0..3") +
+                    ", got " + v);
+      (lanes ? o.lanes : o.llvm_opt) = static_cast<int>(n);
     } else if (a == "--no-verify") {
       o.verify = false;
     } else if (a == "--stats") {
@@ -138,7 +155,18 @@ int main(int argc, char** argv) {
     if (o.stats) std::cerr << stats.str();
     kiln::ir::PrintOptions po;
     po.source_locations = o.locations;
-    std::string result = o.emit == "dot" ? kiln::ir::to_dot(*g) : kiln::ir::print(*g, po);
+    std::string result;
+    if (o.emit == "llvm") {
+      int k = 0;
+      for (const kiln::ir::Node* n : g->block()->nodes()) {
+        if (!n->kind().is(kiln::ir::Prim::FusionGroup)) continue;
+        result += "; ---- fusion group " + std::to_string(k++) + "\n";
+        result += kiln::codegen::llvm::fused_kernel_ir(*n, o.lanes, o.llvm_opt);
+      }
+      if (k == 0) result = "; no fusion groups (run fuse first)\n";
+    } else {
+      result = o.emit == "dot" ? kiln::ir::to_dot(*g) : kiln::ir::print(*g, po);
+    }
     if (!result.empty() && result.back() != '\n') result += '\n';
     if (o.output.empty()) {
       std::cout << result;

@@ -4,6 +4,7 @@
 // scalar strided loop for any other layout), and the launcher (coalesced dims, outer dims split
 // across the thread pool only where no two tasks touch one accumulator).
 #include "codegen/llvm/fusion_kernel.h"
+#include "codegen/llvm/kernel_ir.h"
 
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/LLVMContext.h>
@@ -851,6 +852,31 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
   b.CreateRetVoid();
   jit.prepare(*m);
   return m;
+}
+
+std::string fused_kernel_ir(const ir::Node& group, int lanes, int opt_level) {
+  std::string why;
+  std::optional<GroupLowering> low = lower_group(group, &why);
+  KILN_CHECK(low.has_value(), "[codegen] cannot lower this fusion group: {}", why);
+  KernelSpec spec;
+  spec.program = low->program;
+  // The access pattern of contiguous inputs of the group's declared sizes, as the executor
+  // derives it from example inputs (broadcasts and reduction accumulators included).
+  std::vector<Tensor> ex;
+  for (const ir::Value* v : group.inputs()) {
+    const auto sizes = v->type().is_tensor() ? v->type().tensor().static_sizes() : std::nullopt;
+    KILN_CHECK(sizes && v->type().tensor().dtype,
+               "[codegen] --emit=llvm needs static sizes and dtypes for the group's inputs, got {}",
+               v->type().str());
+    ex.push_back(zeros(*sizes, TensorOptions(*v->type().tensor().dtype)));
+  }
+  spec.access = access_for(spec.program, launch_args(*low, ex));
+  spec.lanes = lanes;
+  ll::LLVMContext ctx;
+  std::unique_ptr<ll::Module> m = emit_fused(ctx, spec);
+  Jit::get().prepare(*m);
+  if (opt_level > 0) Jit::get().optimize(*m, opt_level);
+  return print_ir(*m);
 }
 
 // ---- compiled kernels ----------------------------------------------------------------------
