@@ -1077,10 +1077,17 @@ std::vector<Tensor> launch(const FusedKernel& kernel, const LaunchArgs& args) {
       int64_t tasks = 1, red_rows = 1;
       for (int64_t d : kept) tasks *= l.sizes[d];
       for (int64_t d : red) red_rows *= l.sizes[d];
-      // Rows of one task: every reduced outer index, for the task's kept index.
-      auto run_rows = [&](int64_t task, int64_t lo, int64_t hi) {
-        std::vector<char*> ptr(nops);
-        std::vector<int64_t> off(nops, 0);
+      // Rows of one task: every reduced outer index, for the task's kept index. The scratch
+      // vectors live per chunk of tasks (a small kernel runs many one-row tasks).
+      struct Scratch {
+        std::vector<char*> ptr;
+        std::vector<int64_t> off, o2;
+      };
+      auto run_rows = [&](Scratch& sc, int64_t task, int64_t lo, int64_t hi) {
+        std::vector<char*>& ptr = sc.ptr;
+        std::vector<int64_t>& off = sc.off;
+        ptr.assign(nops, nullptr);
+        off.assign(nops, 0);
         int64_t rem = task;
         for (auto it = kept.rbegin(); it != kept.rend(); ++it) {
           const int64_t idx = rem % l.sizes[*it];
@@ -1089,7 +1096,8 @@ std::vector<Tensor> launch(const FusedKernel& kernel, const LaunchArgs& args) {
         }
         for (int64_t r = 0; r < red_rows; ++r) {
           int64_t rr = r;
-          std::vector<int64_t> o2 = off;
+          std::vector<int64_t>& o2 = sc.o2;
+          o2 = off;
           for (auto it = red.rbegin(); it != red.rend(); ++it) {
             const int64_t idx = rr % l.sizes[*it];
             rr /= l.sizes[*it];
@@ -1103,12 +1111,16 @@ std::vector<Tensor> launch(const FusedKernel& kernel, const LaunchArgs& args) {
       if (tasks == 1 && inner_kept && inner * red_rows > kGrain) {
         // One kept row: split the inner (kept) dim into chunks.
         const int64_t chunk_grain = std::max<int64_t>(64, kGrain / std::max<int64_t>(1, red_rows));
-        parallel_for(0, inner, chunk_grain, [&](int64_t lo, int64_t hi) { run_rows(0, lo, hi); });
+        parallel_for(0, inner, chunk_grain, [&](int64_t lo, int64_t hi) {
+          Scratch sc;
+          run_rows(sc, 0, lo, hi);
+        });
       } else {
         const int64_t per_task = inner * red_rows;
         parallel_for(0, tasks, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, per_task)),
                      [&](int64_t t0, int64_t t1) {
-                       for (int64_t t = t0; t < t1; ++t) run_rows(t, 0, inner);
+                       Scratch sc;
+                       for (int64_t t = t0; t < t1; ++t) run_rows(sc, t, 0, inner);
                      });
       }
     }
