@@ -15,6 +15,7 @@
 #include <random>
 
 #include "codegen/llvm/jit.h"
+#include "math_test_util.h"
 #include "codegen/llvm/vector_math.h"
 
 namespace {
@@ -76,92 +77,13 @@ std::shared_ptr<KernelLibrary> build(const Emit& f, int lanes) {
   return Jit::get().add(*m);
 }
 
-// ulp error of y against the reference r (exact enough): |y - r| in units of the ulp of r in
-// T's format (denormal ulp below the normal range). NaN must match NaN, inf must match exactly,
-// and a zero result must have the reference's sign.
-template <class T>
-double ulp_error(T y, long double r) {
-  constexpr int kMant = std::numeric_limits<T>::digits - 1;
-  constexpr int kMinExp = std::numeric_limits<T>::min_exponent - 1;
-  if (std::isnan(r)) return std::isnan(y) ? 0 : INFINITY;
-  if (std::isnan(y)) return INFINITY;
-  T rt = static_cast<T>(r);  // the correctly rounded result (overflow -> inf)
-  if (std::isinf(rt) || std::isinf(y)) {
-    if (y == rt) return 0;
-    // y = max finite while the reference rounds to inf (or vice versa): measure against max
-    long double m = std::numeric_limits<T>::max();
-    if (std::isinf(y))
-      return std::fabs(r) > m
-                 ? (std::fabs(r) - m) /
-                       std::ldexp(1.0L, std::numeric_limits<T>::max_exponent - 1 - kMant)
-                 : INFINITY;
-    return INFINITY;
-  }
-  if (r == 0 && y == 0) return std::signbit(y) == std::signbit(r) ? 0 : INFINITY;
-  int e = r == 0 ? kMinExp : std::max(std::ilogb(r), kMinExp);
-  long double ulp = std::ldexp(1.0L, e - kMant);
-  return static_cast<double>(std::fabs(static_cast<long double>(y) - r) / ulp);
-}
+using kiln::testing::special_values;
+using kiln::testing::ulp_error;
 
-template <class T>
-std::vector<T> special_values() {
-  using L = std::numeric_limits<T>;
-  std::vector<T> v = {T(0),
-                      T(1),
-                      T(-1),
-                      T(0.5),
-                      T(2),
-                      T(3),
-                      T(10),
-                      T(100),
-                      L::min(),
-                      L::denorm_min(),
-                      L::max(),
-                      L::infinity(),
-                      L::quiet_NaN(),
-                      L::epsilon(),
-                      T(0.70710678118654752),
-                      T(1.5707963267948966),
-                      T(3.141592653589793),
-                      T(88.7),
-                      T(-88.7),
-                      T(89),
-                      T(-104),
-                      T(709.7),
-                      T(-745),
-                      T(1e-30),
-                      T(1e30),
-                      T(1e8),
-                      T(1e20),
-                      std::nextafter(L::min(), T(0))};
-  size_t n = v.size();
-  for (size_t i = 0; i < n; ++i) v.push_back(-v[i]);
-  return v;
-}
-
-// Inputs covering the whole domain: a dense sweep over bit patterns, random bit patterns,
-// random values in [lo, hi], and the special values.
+// Inputs covering the whole domain (math_test_util.h).
 template <class T>
 std::vector<T> inputs(double lo, double hi, uint64_t seed) {
-  using U = std::conditional_t<sizeof(T) == 4, uint32_t, uint64_t>;
-  std::mt19937_64 g(seed);
-  std::vector<T> v = special_values<T>();
-  if constexpr (sizeof(T) == 4) {
-    for (uint64_t b = 0; b < (1ull << 32); b += 4099) v.push_back(std::bit_cast<T>(U(b)));
-  } else {
-    // every binade of both signs, 200 values each
-    std::uniform_real_distribution<double> m(1, 2);
-    for (int e = -1074; e <= 1023; ++e)
-      for (int k = 0; k < 200; ++k) {
-        double x = std::ldexp(m(g), e);
-        v.push_back(x);
-        v.push_back(-x);
-      }
-  }
-  for (int i = 0; i < 300000; ++i) v.push_back(std::bit_cast<T>(static_cast<U>(g())));
-  std::uniform_real_distribution<double> u(lo, hi);
-  for (int i = 0; i < 300000; ++i) v.push_back(static_cast<T>(u(g)));
-  return v;
+  return kiln::testing::math_inputs<T>(lo, hi, seed, 200, 300000, false);
 }
 
 struct Result {
