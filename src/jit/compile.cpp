@@ -38,6 +38,22 @@ struct InputSig {
            std::tie(o.dtype, o.device, o.index, o.sizes, o.contiguous, o.requires_grad);
   }
   bool operator==(const InputSig& o) const = default;
+  static InputSig of(const Tensor& t) {
+    InputSig i;
+    i.dtype = t.dtype();
+    i.device = t.device().type();
+    i.index = t.device().index();
+    i.sizes = t.sizes().vec();
+    i.contiguous = t.is_contiguous();
+    i.requires_grad = t.requires_grad();
+    return i;
+  }
+  // of(t) == *this, without building of(t) (the cached-call fast path).
+  bool matches(const Tensor& t) const {
+    return t.dtype() == dtype && t.device().type() == device && t.device().index() == index &&
+           t.sizes().equals(sizes) && t.is_contiguous() == contiguous &&
+           t.requires_grad() == requires_grad;
+  }
   std::string str() const {
     return fmt::format("{}{}{}{}", dtype_name(dtype), shape_str(sizes),
                        contiguous ? "" : " strided", requires_grad ? " requires_grad" : "");
@@ -51,15 +67,7 @@ Signature signature_of(const std::vector<IValue>& all) {
     KILN_CHECK(v.is_tensor() && v.toTensor().defined(),
                "[jit.compile] compiled functions take tensors: got an argument of kind {}",
                v.kind_name());
-    const Tensor& t = v.toTensor();
-    InputSig i;
-    i.dtype = t.dtype();
-    i.device = t.device().type();
-    i.index = t.device().index();
-    i.sizes = t.sizes().vec();
-    i.contiguous = t.is_contiguous();
-    i.requires_grad = t.requires_grad();
-    s.push_back(std::move(i));
+    s.push_back(InputSig::of(v.toTensor()));
   }
   return s;
 }
@@ -164,11 +172,7 @@ struct CompiledFunction::Impl {
       if (!all[i].is_tensor()) return std::nullopt;
       const Tensor& t = all[i].toTensor();
       const InputSig& s = f->exact[i];
-      if (!t.defined() || t.dtype() != s.dtype || t.device().type() != s.device ||
-          t.device().index() != s.index || !t.sizes().equals(s.sizes) ||
-          t.is_contiguous() != s.contiguous || t.requires_grad() != s.requires_grad ||
-          (grad && s.requires_grad))
-        return std::nullopt;
+      if (!t.defined() || !s.matches(t) || (grad && s.requires_grad)) return std::nullopt;
     }
     ++hits;
     {

@@ -6,7 +6,7 @@
 #include <map>
 #include <unordered_set>
 
-#include "kiln/passes/shape_rules.h"
+#include "kiln/passes/dead_code_elimination.h"
 #include "passes/pass_util.h"
 
 namespace kiln::passes {
@@ -18,16 +18,9 @@ using ir::Prim;
 using ir::Value;
 using ops::OpKind;
 
-bool is_op(const Node* n, OpKind k) { return n->kind().is_op() && n->kind().op() == k; }
-
-std::optional<std::vector<int64_t>> static_sizes(const Value* v) {
-  if (!v->type().is_tensor()) return std::nullopt;
-  return v->type().tensor().static_sizes();
-}
-
-std::optional<ScalarType> dtype_of(const Value* v) {
-  return v->type().is_tensor() ? v->type().tensor().dtype : std::nullopt;
-}
+using detail::dtype_of;
+using detail::is_op;
+using detail::static_sizes;
 
 // A node that may be moved or have its result replaced: an op (or constant / list) with no
 // blocks and no random draw.
@@ -50,52 +43,17 @@ bool only_op_users(const Value* v) {
   return true;
 }
 
-// Destroys n when nothing reads its outputs, then the producers (in n's block) that only n and
-// other such nodes read, so a rewritten cat cannot match again. Marks first, then destroys
-// users before producers: a producer may feed n twice or through two paths.
-void erase_dead(Node* n) {
-  Block* b = n->owning_block();
-  std::unordered_set<Node*> dead;
-  std::vector<Node*> work = {n};
-  while (!work.empty()) {
-    Node* m = work.back();
-    work.pop_back();
-    if (dead.count(m) || m->owning_block() != b || m->kind().is(Prim::Param) || !pure(m))
-      continue;
-    bool unused = true;
-    for (const Value* out : m->outputs())
-      for (const ir::Use& u : out->uses()) unused = unused && dead.count(u.user) > 0;
-    if (!unused) continue;
-    dead.insert(m);
-    for (Value* in : m->inputs()) work.push_back(in->node());
-  }
-  for (Node* m : b->reverse_nodes())
-    if (dead.count(m)) m->destroy();
-}
-
-// Builds new nodes just before `before`, typing each by the shape rules.
-class Emitter {
+// Builds new nodes just before one node (pass_util's NodeInserter) with the shapes of the
+// rewrites: every result has static sizes.
+class Emitter : public detail::NodeInserter {
  public:
-  explicit Emitter(Node* before) : before_(before), g_(*before->owning_graph()) {}
+  using NodeInserter::NodeInserter;
 
-  Value* constant(IValue v) {
-    Node* c = g_.create_constant(std::move(v));
-    c->insert_before(before_);
-    return c->output();
-  }
-  Value* list(const std::vector<Value*>& elems) {
-    // The element type: what every element's type fits (their layouts may differ).
-    std::optional<ir::Type> t = elems.front()->type();
-    for (const Value* e : elems)
-      if (t) t = ir::unify(*t, e->type());
-    Node* l = g_.create(Prim::ListConstruct, elems, {ir::list_type(t ? *t : ir::tensor_type())});
-    l->insert_before(before_);
-    return l->output();
-  }
   Value* op(OpKind k, const std::vector<Value*>& inputs) {
-    Node* n = g_.create(k, inputs, {ir::tensor_type()});
-    n->insert_before(before_);
-    return type(n);
+    Value* v = NodeInserter::op(k, inputs);
+    KILN_CHECK(v->type().is_tensor() && v->type().tensor().static_sizes(),
+               "[batch_mm] internal: could not type a new {} node", v->node()->kind().name());
+    return v;
   }
   Value* cat(const std::vector<Value*>& elems, int64_t dim) {
     return op(OpKind::Cat, {list(elems), constant(IValue(dim))});
@@ -107,17 +65,6 @@ class Emitter {
   Value* view(Value* x, const std::vector<int64_t>& sizes) {
     return op(OpKind::View, {x, constant(IValue(sizes))});
   }
-
- private:
-  static Value* type(Node* n) {
-    std::vector<ir::Type> t = infer_output_types(n);
-    KILN_CHECK(t.size() == 1 && t[0].is_tensor() && t[0].tensor().static_sizes(),
-               "[batch_mm] internal: could not type a new {} node", n->kind().name());
-    n->output()->set_type(t[0]);
-    return n->output();
-  }
-  Node* before_;
-  ir::Graph& g_;
 };
 
 // ---- matmul batching ---------------------------------------------------------------------
@@ -351,7 +298,6 @@ class CatPusher {
     Value* r = base;
     if (!(start == 0 && end == (*bs)[c.dim])) r = Emitter(c.node).slice(base, c.dim, start, end);
     out->replace_all_uses_with(r);
-    erase_dead(c.node);
     return true;
   }
 
@@ -384,7 +330,6 @@ class CatPusher {
     const int64_t n = static_cast<int64_t>(c.elems.size());
     if (!(first == 0 && n == bs[c.dim])) rows = e.slice(base, c.dim, first, first + n);
     out->replace_all_uses_with(e.view(rows, c.sizes));
-    erase_dead(c.node);
     return true;
   }
 
@@ -458,11 +403,10 @@ class CatPusher {
     Value* r = e.op(f0->kind().op(), inputs);
     if (static_sizes(r) != c.sizes || !detail::can_substitute(c.node->output(), r)) {
       // Cannot happen when the checks above hold; leave the graph as it was.
-      erase_dead(r->node());
+      e.undo();
       return false;
     }
     c.node->output()->replace_all_uses_with(r);
-    erase_dead(c.node);
     return true;
   }
 };
@@ -483,6 +427,9 @@ bool batch_matmuls(ir::Graph& g) {
     });
     if (!any) break;
     changed = true;
+    // The cats and pieces a round replaced: gone before the next round, so a replaced cat
+    // cannot match again and a piece read by a replaced op counts its single real use.
+    eliminate_dead_code(g);
   }
   return changed;
 }

@@ -7,7 +7,6 @@
 #include <cmath>
 #include <numeric>
 
-#include "kiln/passes/shape_rules.h"
 #include "passes/pass_util.h"
 
 namespace kiln::passes {
@@ -20,7 +19,9 @@ using ir::Type;
 using ir::Value;
 using ops::OpKind;
 
-bool is_op(const Node* n, OpKind k) { return n->kind().is_op() && n->kind().op() == k; }
+using detail::dtype_of;
+using detail::is_op;
+using detail::static_sizes;
 
 // Equal dtype and equal, fully known sizes (static or the same symbols).
 bool same_dtype_and_sizes(const Value* a, const Value* b) {
@@ -33,15 +34,6 @@ bool same_dtype_and_sizes(const Value* a, const Value* b) {
     if (p.is_unknown() || !(p == q)) return false;
   }
   return true;
-}
-
-std::optional<ScalarType> dtype_of(const Value* v) {
-  return v->type().is_tensor() ? v->type().tensor().dtype : std::nullopt;
-}
-
-std::optional<std::vector<int64_t>> static_sizes(const Value* v) {
-  if (!v->type().is_tensor()) return std::nullopt;
-  return v->type().tensor().static_sizes();
 }
 
 Node* producer(const Value* v, OpKind k) {
@@ -76,11 +68,7 @@ class Canonicalizer {
     return true;
   }
 
-  Value* constant(Node* before, IValue v) {
-    Node* c = before->owning_graph()->create_constant(std::move(v));
-    c->insert_before(before);
-    return c->output();
-  }
+  Value* constant(Node* before, IValue v) { return detail::insert_constant(before, std::move(v)); }
 
   void rewrite(Node* n) {
     if (n->kind().is(Prim::TupleUnpack) || n->kind().is(Prim::ListUnpack)) {
@@ -300,40 +288,31 @@ class Canonicalizer {
       if (!is_op(u.user, OpKind::Slice) && !is_op(u.user, OpKind::Select)) return false;
     if (detail::layout_observed(n->output())) return false;
     const bool select = is_op(n, OpKind::Select);
-    ir::Graph& g = *n->owning_graph();
+    detail::NodeInserter add(n);
     std::vector<Value*> inputs = f->inputs();
-    std::vector<Node*> added;
     for (Value*& y : inputs) {
       if (!y->type().is_tensor()) continue;
       const auto ys = static_sizes(y);
       if (!ys) {
-        for (Node* a : added) a->destroy();
+        add.undo();
         return false;
       }
       const int64_t yd = d - (rank - static_cast<int64_t>(ys->size()));
       if (yd < 0 || ((*ys)[yd] == 1 && !select)) continue;  // broadcast along d: as it is
-      std::vector<Value*> args = {y, constant(n, IValue(yd))};
+      std::vector<Value*> args = {y, add.constant(IValue(yd))};
       if (select)
-        args.push_back((*ys)[yd] == 1 ? constant(n, IValue(int64_t{0})) : n->input(2));
+        args.push_back((*ys)[yd] == 1 ? add.constant(IValue(int64_t{0})) : n->input(2));
       else
         args.insert(args.end(), {n->input(2), n->input(3), n->input(4)});
-      Node* v = g.create(n->kind(), args, {ir::tensor_type()});
-      v->insert_before(n);
-      v->output()->set_type(infer_output_types(v).at(0));
-      added.push_back(v);
-      y = v->output();
+      y = add.op(n->kind().op(), args);
     }
-    Node* r = g.create(f->kind(), inputs, {ir::tensor_type()});
-    r->insert_before(n);
-    r->output()->set_type(infer_output_types(r).at(0));
-    if (static_sizes(r->output()) != static_sizes(n->output()) ||
-        dtype_of(r->output()) != dtype_of(n->output()) ||
-        !detail::can_substitute(n->output(), r->output())) {
-      r->destroy();
-      for (auto it = added.rbegin(); it != added.rend(); ++it) (*it)->destroy();
+    Value* r = add.op(f->kind().op(), inputs);
+    if (static_sizes(r) != static_sizes(n->output()) || dtype_of(r) != dtype_of(n->output()) ||
+        !detail::can_substitute(n->output(), r)) {
+      add.undo();
       return false;
     }
-    n->output()->replace_all_uses_with(r->output());
+    n->output()->replace_all_uses_with(r);
     n->destroy();
     changed = true;
     return true;

@@ -37,12 +37,7 @@ std::vector<Value*> clone_body(const Block* body, const std::vector<Value*>& arg
   return out;
 }
 
-Value* int_constant(Node* before, int64_t v) {
-  Node* c = before->owning_graph()->create_constant(IValue(v));
-  c->set_loc(before->loc());
-  c->insert_before(before);
-  return c->output();
-}
+Value* int_constant(Node* before, int64_t v) { return detail::insert_constant(before, IValue(v)); }
 
 class Unroller {
  public:

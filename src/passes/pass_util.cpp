@@ -7,6 +7,7 @@
 #include <cstring>
 #include <unordered_set>
 
+#include "kiln/passes/shape_rules.h"
 
 namespace kiln::passes::detail {
 
@@ -210,7 +211,7 @@ bool flows(const Value* start, const std::function<bool(const ir::Use&)>& visit)
       } else if (user->kind().is_op() && ops::op_info(user->kind().op()).is_view() &&
                  u.offset == 0) {
         push(user->output());
-      } else if (user->kind().is_op() && user->kind().op() == ops::OpKind::Cast) {
+      } else if (is_op(user, ops::OpKind::Cast)) {
         push(user->output());
       } else if (user->kind().is(Prim::ListConstruct) || user->kind().is(Prim::TupleConstruct)) {
         // Elements of lists and tuples: follow the unpacked values.
@@ -228,7 +229,7 @@ bool flows(const Value* start, const std::function<bool(const ir::Use&)>& visit)
 
 bool layout_observed(const Value* v) {
   return flows(v, [](const ir::Use& u) {
-    return u.user->kind().is_op() && u.user->kind().op() == ops::OpKind::AsStrided;
+    return is_op(u.user, ops::OpKind::AsStrided);
   });
 }
 
@@ -286,6 +287,56 @@ int64_t count_nodes(const Block* b) {
     for (const Block* nested : m->blocks()) n += count_nodes(nested);
   }
   return n;
+}
+
+bool is_op(const Node* n, ops::OpKind k) { return n->kind().is_op() && n->kind().op() == k; }
+
+std::optional<ScalarType> dtype_of(const Value* v) {
+  return v->type().is_tensor() ? v->type().tensor().dtype : std::nullopt;
+}
+
+std::optional<std::vector<int64_t>> static_sizes(const Value* v) {
+  if (!v->type().is_tensor()) return std::nullopt;
+  return v->type().tensor().static_sizes();
+}
+
+Value* insert_constant(Node* before, IValue v) {
+  Node* c = before->owning_graph()->create_constant(std::move(v));
+  c->set_loc(before->loc());
+  c->insert_before(before);
+  return c->output();
+}
+
+Value* NodeInserter::constant(IValue v) {
+  Value* c = insert_constant(before_, std::move(v));
+  added_.push_back(c->node());
+  return c;
+}
+
+Value* NodeInserter::list(const std::vector<Value*>& elems) {
+  // The element type: what every element's type fits (their layouts may differ).
+  std::optional<ir::Type> t = elems.front()->type();
+  for (const Value* e : elems)
+    if (t) t = ir::unify(*t, e->type());
+  Node* l = before_->owning_graph()->create(Prim::ListConstruct, elems,
+                                            {ir::list_type(t ? *t : ir::tensor_type())});
+  l->insert_before(before_);
+  added_.push_back(l);
+  return l->output();
+}
+
+Value* NodeInserter::op(ops::OpKind k, const std::vector<Value*>& inputs) {
+  Node* n = before_->owning_graph()->create(k, inputs, {ir::tensor_type()});
+  n->set_loc(before_->loc());
+  n->insert_before(before_);
+  added_.push_back(n);
+  n->output()->set_type(infer_output_types(n).at(0));
+  return n->output();
+}
+
+void NodeInserter::undo() {
+  for (auto it = added_.rbegin(); it != added_.rend(); ++it) (*it)->destroy();
+  added_.clear();
 }
 
 }  // namespace kiln::passes::detail

@@ -63,4 +63,30 @@ void for_each_block(ir::Block* b, const std::function<void(ir::Block*)>& fn);
 /// Number of nodes in b, nested blocks included.
 int64_t count_nodes(const ir::Block* b);
 
+/// True when n is an op node of kind k.
+bool is_op(const ir::Node* n, ops::OpKind k);
+/// v's dtype / static sizes, when v is a tensor whose type records them.
+std::optional<ScalarType> dtype_of(const ir::Value* v);
+std::optional<std::vector<int64_t>> static_sizes(const ir::Value* v);
+
+/// Inserts a constant node holding v just before `before`, with before's source location.
+ir::Value* insert_constant(ir::Node* before, IValue v);
+
+/// Builds nodes just before one node, each op typed by the shape rules (infer_output_types),
+/// and can take all of them back when a rewrite turns out not to apply.
+class NodeInserter {
+ public:
+  explicit NodeInserter(ir::Node* before) : before_(before) {}
+  ir::Value* constant(IValue v);
+  ir::Value* list(const std::vector<ir::Value*>& elems);
+  /// A single-output op node.
+  ir::Value* op(ops::OpKind k, const std::vector<ir::Value*>& inputs);
+  /// Destroys every node inserted so far, last first (nothing else may use them).
+  void undo();
+
+ private:
+  ir::Node* before_;
+  std::vector<ir::Node*> added_;
+};
+
 }  // namespace kiln::passes::detail
