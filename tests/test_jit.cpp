@@ -253,6 +253,9 @@ TEST(Jit, ErrorsComeFromTheUsersOp) {
   auto f = jit::compile(bad, cache.options());
   EXPECT_KILN_ERROR(f(random_tensor({2, 3}, kFloat), random_tensor({4, 5}, kFloat)),
                     {"matmul", "[2, 3]", "[4, 5]"});
+  // The boxed form called with a number of tensors the function does not take.
+  EXPECT_KILN_ERROR(f.core()(std::vector<IValue>{IValue(random_tensor({2}, kFloat))}),
+                    {"jit.compile", "1 tensor(s)", "as many as the compiled function takes"});
   // A dtype the code generator does not take: the group runs eagerly, and explain says why.
   auto g = jit::compile(chain8, cache.options());
   Tensor h = random_tensor({9}, kFloat).to(kHalf);
