@@ -1,12 +1,25 @@
-// Helpers shared by the IR test suites (test_interpreter.cpp, test_trace.cpp): exact comparison
-// of boxed results, since the interpreter and traced graphs must reproduce eager bit for bit.
+// Helpers shared by the IR test suites (test_interpreter.cpp, test_trace.cpp, the pass tests):
+// counting nodes, and exact comparison of boxed results, since the interpreter and traced graphs
+// must reproduce eager bit for bit.
 #pragma once
+
+#include <kiln/ir/ir.h>
 
 #include <cmath>
 
 #include "test_util.h"
 
 namespace kiln::testing {
+
+/// Nodes of kind k in b, nested blocks (fusion groups) included.
+inline int count_nodes(const ir::Block* b, ir::NodeKind k) {
+  int n = 0;
+  for (const ir::Node* node : b->nodes()) {
+    n += node->kind() == k;
+    for (const ir::Block* nested : node->blocks()) n += count_nodes(nested, k);
+  }
+  return n;
+}
 
 // Exact equality of two results: same kind, dtype, sizes and elements (NaN equals NaN).
 inline ::testing::AssertionResult same(const IValue& a, const IValue& b) {

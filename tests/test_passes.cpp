@@ -35,14 +35,7 @@ ir::Type f32(std::vector<ir::Dim> sizes) {
   return ir::tensor_type(kFloat, std::move(sizes), Device(kCPU), ir::Contiguity::Contiguous);
 }
 
-int count(const ir::Block* b, ir::NodeKind k) {
-  int n = 0;
-  for (const ir::Node* node : b->nodes()) {
-    n += node->kind() == k;
-    for (const ir::Block* nested : node->blocks()) n += count(nested, k);
-  }
-  return n;
-}
+int count(const ir::Block* b, ir::NodeKind k) { return testing::count_nodes(b, k); }
 int count(const ir::Graph& g, ir::NodeKind k) { return count(g.block(), k); }
 
 // Runs `pass` on a copy of g and checks that the interpreter gives identical results on

@@ -281,6 +281,23 @@ class Generator {
           ir::Value* joined = b.op(OpKind::Cat, {b.list(pieces), 0});
           add(joined, {Shape{xi.shape[0], 8}, info(y).dtype, true});
         }
+      } else if (xi.shape.size() == 3 && (xi.dtype == kFloat || xi.dtype == kDouble) &&
+                 xi.shape[1] >= 2 && xi.shape[2] >= 2) {
+        // A convolution of x as one [C, H, W] image, written as im2col and a product by the
+        // weights broadcast over the batch, plus a per-channel bias: the conv pass makes it one
+        // biased conv2d.
+        const int64_t n = 1, ch = xi.shape[0], k = pick(1, 2), o = pick(1, 4);
+        const int64_t rows = ch * k * k, cols = (xi.shape[1] - k + 1) * (xi.shape[2] - k + 1);
+        const std::vector<int64_t> ones = {1, 1};
+        ir::Value* image = b.op(OpKind::View, {x, std::vector<int64_t>{1, ch, xi.shape[1],
+                                                                          xi.shape[2]}});
+        ir::Value* col = b.op(OpKind::Im2col, {image, std::vector<int64_t>{k, k}, ones,
+                                               std::vector<int64_t>{0, 0}, ones});
+        ir::Value* w = b.constant(testing::random_tensor({1, o, rows}, xi.dtype));
+        ir::Value* we = b.op(OpKind::Expand, {w, std::vector<int64_t>{n, o, rows}});
+        ir::Value* y = b.op(OpKind::Bmm, {we, col});
+        ir::Value* bias = b.constant(testing::random_tensor({1, o, 1}, xi.dtype));
+        add(b.op(OpKind::Add, {y, bias}), {Shape{n, o, cols}, xi.dtype, true});
       } else if (xi.shape.size() == 2) {
         ir::Value* y = elementwise_on(b, x);
         ir::Value* t = b.op(OpKind::Permute, {y, std::vector<int64_t>{1, 0}});
@@ -492,11 +509,13 @@ TEST(PassesRandom, PipelineKeepsResults) {
              << g;
     }
     ASSERT_EQ(got.size(), expected.size());
-    // Every pass is exact except batch_mm: its merged product is one oneDNN call of another
-    // size, whose kernel may round differently (FMA contraction, blocking), within an ulp or
-    // two per product. Graphs it changed are compared with a float tolerance.
+    // Every pass is exact except batch_mm and conv: a merged product is one oneDNN call of
+    // another size, and a convolution sums in another order than the product it replaces; both
+    // may round differently (FMA contraction, blocking), within an ulp or two per product.
+    // Graphs they changed are compared with a float tolerance.
     bool batched = false;
-    for (const auto& e : stats.passes) batched = batched || (e.name == "batch_mm" && e.changed);
+    for (const auto& e : stats.passes)
+      batched = batched || ((e.name == "batch_mm" || e.name == "conv") && e.changed);
     for (size_t k = 0; k < got.size(); ++k)
       ASSERT_TRUE(batched && got[k].is_tensor() && expected[k].is_tensor()
                       ? testing::close(got[k].toTensor(), expected[k].toTensor(), 1e-4, 1e-5)

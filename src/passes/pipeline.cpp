@@ -7,6 +7,7 @@
 #include "kiln/passes/canonicalize.h"
 #include "kiln/passes/common_subexpression_elimination.h"
 #include "kiln/passes/constant_folding.h"
+#include "kiln/passes/convolution.h"
 #include "kiln/passes/dead_code_elimination.h"
 #include "kiln/passes/fusion.h"
 #include "kiln/passes/inlining.h"
@@ -28,6 +29,8 @@ const std::vector<PassInfo>& registered_passes() {
        [](ir::Graph& g) { return unroll_loops(g); }},
       {"batch_mm", "merge matmuls sharing an operand; push cat through elementwise ops",
        batch_matmuls},
+      {"conv", "im2col products into conv2d; per-channel adds into its bias",
+       recognize_convolutions},
       {"fuse", "group elementwise ops and their reductions into fusion_group nodes",
        [](ir::Graph& g) { return create_fusion_groups(g); }},
   };
@@ -57,6 +60,8 @@ const std::vector<std::string>& default_pipeline() {
       "batch_mm",      // per-channel / per-step matmuls into one (needs the unrolled copies)
       "cse",           // the pieces batch_mm sliced and stacked
       "dce",           // the products and cats it replaced
+      "conv",          // the merged im2col product is a convolution
+      "dce",           // the products and unbiased convolutions it replaced
       "fuse",          // last: group what is left into kernels
       "dce",           // views left outside groups
   };

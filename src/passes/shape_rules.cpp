@@ -546,8 +546,10 @@ Types conv(const Args& a) {  // conv2d(input, weight, bias, stride, padding, dil
       out = o;
     }
   }
-  // The result may come back channels-last: no contiguity claim.
-  return one(a, {promote_all(dtypes), out, false});
+  // A contiguous (NCHW) input gives a contiguous result; a strided one may come back
+  // channels-last, so no claim then.
+  const bool contiguous = a.tensor(0) && a.tensor(0)->contiguity == ir::Contiguity::Contiguous;
+  return one(a, {promote_all(dtypes), out, contiguous});
 }
 
 Types pool(const Args& a) {
