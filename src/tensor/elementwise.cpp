@@ -159,7 +159,7 @@ void unary_kernel(const Tensor& out, const Tensor& in, F f) {
   detail::for_each_row<2>(
       out.sizes(), {static_cast<char*>(out.data_ptr()), static_cast<char*>(in.data_ptr())},
       {detail::broadcast_byte_strides(out, out.sizes()), detail::broadcast_byte_strides(in, out.sizes())},
-      [&](char** p, const int64_t* s, int64_t n) {
+      [&](char** p, const int64_t* s, int64_t n) KILN_KERNEL_ROW {
         auto* o = reinterpret_cast<out_t*>(p[0]);
         auto* x = reinterpret_cast<const in_t*>(p[1]);
         if (s[0] == sizeof(out_t) && s[1] == sizeof(in_t)) {
@@ -222,7 +222,7 @@ void binary_kernel(const Tensor& out, char* a, std::vector<int64_t> sa, char* b,
   detail::for_each_row<3>(
       out.sizes(), {static_cast<char*>(out.data_ptr()), a, b},
       {detail::broadcast_byte_strides(out, out.sizes()), std::move(sa), std::move(sb)},
-      [&](char** p, const int64_t* s, int64_t n) {
+      [&](char** p, const int64_t* s, int64_t n) KILN_KERNEL_ROW {
         auto* o = reinterpret_cast<out_t*>(p[0]);
         auto* x = reinterpret_cast<const in_t*>(p[1]);
         auto* y = reinterpret_cast<const in_t*>(p[2]);
@@ -253,7 +253,7 @@ void flat_binary_kernel(const Tensor& out, const Tensor& a, const Tensor& b, F f
   auto* o = static_cast<out_t*>(out.data_ptr());
   auto* x = static_cast<const in_t*>(a.data_ptr());
   auto* y = static_cast<const in_t*>(b.data_ptr());
-  parallel_for(0, out.numel(), detail::kElementwiseGrain, [&](int64_t lo, int64_t hi) {
+  parallel_for(0, out.numel(), detail::kElementwiseGrain, [&](int64_t lo, int64_t hi) KILN_KERNEL_ROW {
     for (int64_t i = lo; i < hi; ++i)
       o[i] = convert<out_t>(f(static_cast<M>(x[i]), static_cast<M>(y[i])));
   });

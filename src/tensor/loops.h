@@ -10,6 +10,16 @@
 #include "kiln/core/thread_pool.h"
 #include "kiln/tensor.h"
 
+// On the row lambda of an elementwise kernel: inline every call in it (the op's functor and the
+// simd_math.h function inside), so the compiler vectorises the row loop. Without it GCC 12
+// keeps larger functors such as Sigmoid out of line, and the loop runs one scalar call with
+// data-dependent branches per element (measured: sigmoid of 16K floats 83 us, exp 82 us).
+#if defined(__GNUC__)
+#define KILN_KERNEL_ROW __attribute__((flatten))
+#else
+#define KILN_KERNEL_ROW
+#endif
+
 namespace kiln::detail {
 
 inline constexpr int64_t kElementwiseGrain = 32768;
