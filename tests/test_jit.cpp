@@ -79,6 +79,47 @@ TEST(Jit, BroadcastReductionsAndLibraryCalls) {
   EXPECT_EQ(m3.dtype(), kLong);
 }
 
+// Counts the storage allocations of the CPU allocator while it is installed.
+struct CountingAllocator final : Allocator {
+  Allocator* base = get_allocator(kCPU);
+  std::atomic<int> count{0};
+  CountingAllocator() { set_allocator(kCPU, this); }
+  ~CountingAllocator() override { set_allocator(kCPU, base); }
+  DataPtr allocate(size_t nbytes) override {
+    count.fetch_add(1);
+    return base->allocate(nbytes);
+  }
+};
+
+// Memory planning: the intermediates of a compiled graph (kernel outputs and matrix products
+// that never escape) live in workspace buffers, so a steady-state call allocates only the
+// tensor it returns; and the answers stay right when the buffers are reused.
+TEST(Jit, SteadyStateCallsAllocateOnlyTheirOutputs) {
+  auto layer = [](const Tensor& x, const Tensor& w1, const Tensor& b1, const Tensor& w2) {
+    Tensor h = tanh(addmm(b1, x, w1.t()));  // addmm -> kernel
+    Tensor p = mm(h, w2) * 0.5;             // mm -> kernel
+    return mm(p, w2.t()).sigmoid();         // mm -> kernel (the output)
+  };
+  NoGradGuard no_grad;
+  CompileOptions o;
+  o.disk_cache = false;
+  auto f = jit::compile(layer, o);
+  for (int64_t batch : {8, 3}) {
+    Tensor x = random_tensor({batch, 16}), w1 = random_tensor({32, 16}), b1 = random_tensor({32}),
+           w2 = random_tensor({32, 24});
+    Tensor first = f(x, w1, b1, w2);
+    int steady = 0;
+    for (int call = 0; call < 3; ++call) {
+      CountingAllocator counting;
+      Tensor again = f(x, w1, b1, w2);
+      steady = counting.count.load();
+      EXPECT_TRUE(close(again, layer(x, w1, b1, w2), 1e-5, 1e-6));
+    }
+    EXPECT_EQ(steady, 1) << explain(f);
+    EXPECT_TRUE(close(first, layer(x, w1, b1, w2), 1e-5, 1e-6));
+  }
+}
+
 TEST(Jit, SignatureCacheHitsMissesAndRecompileReasons) {
   TempCache cache;
   CompileOptions o = cache.options();

@@ -385,6 +385,60 @@ Ref ref_matmul(const Tensor& x, const Tensor& y, std::vector<int64_t>& out_sizes
   return r;
 }
 
+// ---- out= variants ---------------------------------------------------------------------------
+// mm_out, bmm_out and addmm_out write the same values as the functional ops into out: a fresh
+// contiguous out, an empty one (resized), a strided one (written through a copy) and one that
+// shares memory with an operand (computed aside first); wrong shapes and dtypes, and operands
+// that require grad, are errors.
+TEST(OutVariants, WriteTheProductIntoOut) {
+  for (ScalarType dt : {kFloat, kDouble, kLong}) {
+    const int64_t n = 7, k = 13, m = 5;
+    Tensor a = random_tensor({n, k}, dt, -3, 3), b = random_tensor({k, m}, dt, -3, 3);
+    Tensor self = random_tensor({m}, dt, -3, 3);
+    Ref prod = ref_bmm(to_vector(a), to_vector(b), 1, n, k, m);
+    Tensor out = empty({n, m}, dtype(dt));
+    const void* where = out.data_ptr();
+    Tensor& r = mm_out(out, a, b);
+    EXPECT_TRUE(r.is_same(out));
+    EXPECT_EQ(out.data_ptr(), where);  // written in place, no new buffer
+    EXPECT_TRUE(matches(out, prod, {n, m}, dt)) << dt;
+    Tensor resized = empty({0}, dtype(dt));
+    mm_out(resized, a, b);
+    EXPECT_TRUE(matches(resized, prod, {n, m}, dt)) << dt;
+    Tensor wide = zeros({n, 2 * m}, dtype(dt));
+    Tensor strided = wide.slice(1, 0, 2 * m, 2);
+    mm_out(strided, a, b);
+    EXPECT_TRUE(matches(strided, prod, {n, m}, dt)) << dt;
+    EXPECT_TRUE(close(wide.slice(1, 1, 2 * m, 2), zeros({n, m}, dtype(kDouble)), 0, 0));
+    Tensor biased = empty({n, m}, dtype(dt));
+    addmm_out(biased, self, a, b);
+    EXPECT_TRUE(close(biased, addmm(self, a, b), 0, 0)) << dt;
+    // out shares memory with self: the product is computed aside, then copied.
+    Tensor square = random_tensor({n, n}, dt, -3, 3), sq_b = random_tensor({n, n}, dt, -3, 3);
+    const Tensor expect = addmm(square, square, sq_b, 2, 1);
+    addmm_out(square, square, square.clone(), sq_b, 2, 1);
+    EXPECT_TRUE(close(square, expect, 1e-12, 1e-12)) << dt;
+    Tensor ba = random_tensor({3, n, k}, dt, -3, 3), bb = random_tensor({3, k, m}, dt, -3, 3);
+    Tensor bout = empty({3, n, m}, dtype(dt));
+    bmm_out(bout, ba, bb);
+    EXPECT_TRUE(matches(bout, ref_bmm(to_vector(ba), to_vector(bb), 3, n, k, m), {3, n, m}, dt));
+  }
+}
+
+TEST(OutVariants, Errors) {
+  Tensor a = random_tensor({4, 3}), b = random_tensor({3, 2});
+  Tensor wrong_shape = empty({2, 4});
+  EXPECT_KILN_ERROR(mm_out(wrong_shape, a, b), {"[mm_out]", "shape [2, 4]", "expected shape [4, 2]"});
+  Tensor wrong_dtype = empty({4, 2}, dtype(kDouble));
+  EXPECT_KILN_ERROR(mm_out(wrong_dtype, a, b), {"[mm_out]", "float64", "expected float32"});
+  Tensor undefined;
+  EXPECT_KILN_ERROR(bmm_out(undefined, a.unsqueeze(0), b.unsqueeze(0)), {"[bmm_out]", "undefined"});
+  Tensor out = empty({4, 2});
+  EXPECT_KILN_ERROR(addmm_out(out, random_tensor({2}), a, b.t()), {"[addmm]", "cannot be multiplied"});
+  Tensor g = a.clone().requires_grad_(true);
+  EXPECT_KILN_ERROR(mm_out(out, g, b), {"[mm_out]", "autograd", "call mm instead"});
+}
+
 TEST(Matmul, AllNumpyCases) {
   using Shapes = std::pair<std::vector<int64_t>, std::vector<int64_t>>;
   const Shapes cases[] = {{{17}, {17}},

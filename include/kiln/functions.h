@@ -178,6 +178,12 @@ Tensor bmm(const Tensor& self, const Tensor& mat2);
 /// beta * self + alpha * (mat1 @ mat2), self broadcast to [n, m].
 Tensor addmm(const Tensor& self, const Tensor& mat1, const Tensor& mat2, const Scalar& beta = 1,
              const Scalar& alpha = 1);
+/// The products written into out (libtorch's at::mm_out and friends): out must have the
+/// product's dtype and shape, or no elements (it is then resized). They do not record autograd.
+Tensor& mm_out(Tensor& out, const Tensor& self, const Tensor& mat2);
+Tensor& bmm_out(Tensor& out, const Tensor& self, const Tensor& mat2);
+Tensor& addmm_out(Tensor& out, const Tensor& self, const Tensor& mat1, const Tensor& mat2,
+                  const Scalar& beta = 1, const Scalar& alpha = 1);
 /// numpy-style matmul: 1-D dot, 2-D mm, batched with broadcast batch dims.
 Tensor matmul(const Tensor& self, const Tensor& other);
 /// input @ weight^T + bias; weight is [out_features, in_features].

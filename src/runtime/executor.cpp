@@ -1,8 +1,10 @@
 // Executor: lowers an optimised graph to steps over value slots and runs them. Fusion groups
 // become generated kernels (from the process-wide kernel cache: memory, then disk, then LLVM);
 // groups the code generator cannot take run their nodes eagerly and are reported; every other
-// primitive (library calls included) runs through ops::call. Slots are released after their
-// last use; kernel outputs that never escape the graph live in buffers reused call after call.
+// primitive (library calls included) runs through ops::call, except matrix products whose result
+// lives in a workspace buffer (their _out variants write it). Slots are released after their
+// last use; kernel outputs and products that never escape the graph live in buffers reused call
+// after call.
 #include "runtime/executor.h"
 
 #include <llvm/Config/llvm-config.h>
@@ -407,9 +409,20 @@ struct Lowerer {
     return best;
   }
 
-  // Kernel outputs that never escape (not a graph output, no view or other alias of them, only
-  // read by steps that make fresh tensors) get a workspace buffer; values whose lifetimes do
-  // not overlap share one when their sizes and dtypes are equal.
+  // Library calls with an out= variant (the matrix products) whose result type is exact: the
+  // step writes into a workspace buffer instead of allocating.
+  static bool writes_into(const ir::Node* n) {
+    if (!n->kind().is_op()) return false;
+    const ops::OpKind k = n->kind().op();
+    if (k != ops::OpKind::Mm && k != ops::OpKind::Bmm && k != ops::OpKind::Addmm) return false;
+    const ir::Type& t = n->output()->type();
+    return t.is_tensor() && t.tensor().static_sizes() && t.tensor().dtype;
+  }
+
+  // Outputs of kernels and of the matrix products that never escape (not a graph output, no
+  // view or other alias of them, only read by steps that make fresh tensors) get a workspace
+  // buffer; values whose lifetimes do not overlap share one when their sizes and dtypes are
+  // equal.
   void plan_buffers(Executor::Plan& plan, const ir::Block* top) {
     std::unordered_map<const ir::Value*, size_t> last_use;
     std::unordered_map<const ir::Value*, bool> escapes;
@@ -433,19 +446,27 @@ struct Lowerer {
     for (size_t i = 0; i < plan.steps.size(); ++i) {
       Executor::Plan::Step& st = plan.steps[i];
       // release buffers of values whose last use was before this step
-      if (st.kind != Executor::Plan::Step::Kind::Kernel) continue;
+      const bool product = st.kind == Executor::Plan::Step::Kind::Op && writes_into(st.node);
+      if (st.kind != Executor::Plan::Step::Kind::Kernel && !product) continue;
       st.buffers.assign(st.out.size(), -1);
       for (size_t k = 0; k < st.out.size(); ++k) {
         const ir::Value* v = st.node->output(k);
         if (escapes[v] || !last_use.count(v)) continue;
-        if (st.lowering->program.outputs[k].reduce &&
-            st.lowering->program.outputs[k].acc != st.lowering->program.outputs[k].dtype)
-          continue;  // converted from a wider accumulator: a fresh tensor anyway
-        auto sizes = st.lowering->output_sizes[k];
-        const ScalarType dt = st.lowering->program.outputs[k].dtype;
-        if (st.lowering->program.outputs[k].reduce) {
-          sizes = st.lowering->shape;
-          for (int64_t d : st.lowering->reduce_dims) sizes[d] = 1;
+        std::vector<int64_t> sizes;
+        ScalarType dt;
+        if (product) {
+          sizes = *v->type().tensor().static_sizes();
+          dt = *v->type().tensor().dtype;
+        } else {
+          if (st.lowering->program.outputs[k].reduce &&
+              st.lowering->program.outputs[k].acc != st.lowering->program.outputs[k].dtype)
+            continue;  // converted from a wider accumulator: a fresh tensor anyway
+          sizes = st.lowering->output_sizes[k];
+          dt = st.lowering->program.outputs[k].dtype;
+          if (st.lowering->program.outputs[k].reduce) {
+            sizes = st.lowering->shape;
+            for (int64_t d : st.lowering->reduce_dims) sizes[d] = 1;
+          }
         }
         int id = -1;
         for (size_t f = 0; f < free_list.size(); ++f)
@@ -527,6 +548,30 @@ struct Runner {
     }
   }
 
+  // Workspace buffer `id`, allocated on its first use.
+  Tensor buffer(int id) {
+    Tensor& b = ws.buffers[id];
+    if (!b.defined()) {
+      const auto& [sizes, dt] = state.buffer_types[id];
+      b = empty(sizes, TensorOptions(dt));
+    }
+    return b;
+  }
+
+  // A matrix product (plan_buffers' writes_into) written into out.
+  Tensor product_into(const Step& st, Tensor out) const {
+    const auto t = [&](size_t i) -> const Tensor& { return frame[st.in[i]].toTensor(); };
+    switch (st.node->kind().op()) {
+      case ops::OpKind::Mm:
+        return mm_out(out, t(0), t(1));
+      case ops::OpKind::Bmm:
+        return bmm_out(out, t(0), t(1));
+      default:  // Addmm
+        return addmm_out(out, t(0), t(1), t(2), frame[st.in[3]].toScalar(),
+                         frame[st.in[4]].toScalar());
+    }
+  }
+
   std::vector<IValue> args(const Step& st) const {
     std::vector<IValue> a;
     a.reserve(st.in.size());
@@ -538,6 +583,10 @@ struct Runner {
     using K = Step::Kind;
     switch (st.kind) {
       case K::Op: {
+        if (!st.buffers.empty() && st.buffers[0] >= 0) {
+          frame[st.out[0]] = product_into(st, buffer(st.buffers[0]));
+          return;
+        }
         std::vector<IValue> outs = ops::call(st.node->kind().op(), args(st));
         for (size_t i = 0; i < outs.size(); ++i) frame[st.out[i]] = std::move(outs[i]);
         return;
@@ -547,16 +596,8 @@ struct Runner {
         ins.reserve(st.in.size());
         for (int s : st.in) ins.push_back(frame[s].toTensor());
         codegen::llvm::LaunchArgs la = codegen::llvm::launch_args(*st.lowering, ins);
-        for (size_t k = 0; k < st.buffers.size(); ++k) {
-          Tensor buf;
-          if (st.buffers[k] >= 0) {
-            Tensor& b = ws.buffers[st.buffers[k]];
-            const auto& [sizes, dt] = state.buffer_types[st.buffers[k]];
-            if (!b.defined()) b = empty(sizes, TensorOptions(dt));
-            buf = b;
-          }
-          la.outputs.push_back(buf);
-        }
+        for (size_t k = 0; k < st.buffers.size(); ++k)
+          la.outputs.push_back(st.buffers[k] >= 0 ? buffer(st.buffers[k]) : Tensor());
         std::vector<Tensor> outs = codegen::llvm::launch(*st.kernel, la);
         for (size_t i = 0; i < outs.size(); ++i) {
           const auto& want = st.lowering->output_sizes[i];

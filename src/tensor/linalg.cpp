@@ -379,12 +379,94 @@ void dot_kernel(const Tensor& a, const Tensor& b, const Tensor& out) {
       static_cast<T>(static_cast<std::conditional_t<std::is_integral_v<T>, A, opmath_t<T>>>(s));
 }
 
+// The tensor a product is written to: a fresh one, or (for the _out variants) out itself when
+// it is contiguous and shares no memory with an operand; otherwise a fresh one that finish_out
+// copies into out. out must have the product's dtype, and its shape or no elements (resized).
+Tensor product_target(const char* op, Tensor* out, const std::vector<int64_t>& shape,
+                      ScalarType dt, std::initializer_list<const Tensor*> operands) {
+  if (out == nullptr) return make_empty(shape, dt);
+  KILN_CHECK(out->defined(), "[{}_out] got an undefined out= tensor, expected a {} tensor", op,
+             dtype_name(dt));
+  check_cpu(*out, op, "out");
+  KILN_CHECK(out->dtype() == dt, "[{}_out] got out= tensor of dtype {}, expected {} (the dtype of the product)",
+             op, dtype_name(out->dtype()), dtype_name(dt));
+  if (!out->sizes().equals(shape)) {
+    KILN_CHECK(out->numel() == 0,
+               "[{}_out] got out= tensor of shape {}, expected shape {} (or an empty tensor to "
+               "resize)",
+               op, shape_str(out->sizes()), shape_str(shape));
+    Tensor fresh = make_empty(shape, dt);
+    out->unsafeGetTensorImpl()->set_storage(fresh.impl()->storage());
+    out->unsafeGetTensorImpl()->set_sizes_and_strides(shape, detail::contiguous_strides(shape), 0);
+    return *out;
+  }
+  bool shared = false;
+  for (const Tensor* t : operands)
+    shared = shared || (t->defined() && t->impl()->storage() == out->impl()->storage());
+  if (shared || !out->is_contiguous()) return make_empty(shape, dt);
+  return *out;
+}
+
+Tensor& finish_out(Tensor& out, const Tensor& result) {
+  if (!result.is_same(out)) out.copy_(result);
+  return out;
+}
+
+void check_out_not_recorded(const char* op, std::initializer_list<const Tensor*> operands) {
+  for (const Tensor* t : operands)
+    KILN_CHECK(!detail::should_record(*t),
+               "[{}_out] out= variants do not record autograd or traces: got an operand that "
+               "requires grad (or a trace in progress); call {} instead",
+               op, op);
+}
+
+// mm, bmm and addmm into a fresh tensor (out null) or into *out.
+Tensor mm_into(Tensor* dest, const Tensor& self, const Tensor& mat2);
+Tensor bmm_into(Tensor* dest, const Tensor& self, const Tensor& mat2);
+Tensor addmm_into(Tensor* dest, const Tensor& self, const Tensor& mat1, const Tensor& mat2,
+                  const Scalar& beta, const Scalar& alpha);
+
 }  // namespace
 
 // ---- public ops ---------------------------------------------------------------------------
 Tensor mm(const Tensor& self, const Tensor& mat2) {
   if (detail::should_record(self, mat2)) [[unlikely]]
     return detail::record1(ops::OpKind::Mm, {self, mat2});
+  return mm_into(nullptr, self, mat2);
+}
+
+Tensor& mm_out(Tensor& out, const Tensor& self, const Tensor& mat2) {
+  check_out_not_recorded("mm", {&self, &mat2});
+  return finish_out(out, mm_into(&out, self, mat2));
+}
+
+Tensor bmm(const Tensor& self, const Tensor& mat2) {
+  if (detail::should_record(self, mat2)) [[unlikely]]
+    return detail::record1(ops::OpKind::Bmm, {self, mat2});
+  return bmm_into(nullptr, self, mat2);
+}
+
+Tensor& bmm_out(Tensor& out, const Tensor& self, const Tensor& mat2) {
+  check_out_not_recorded("bmm", {&self, &mat2});
+  return finish_out(out, bmm_into(&out, self, mat2));
+}
+
+Tensor addmm(const Tensor& self, const Tensor& mat1, const Tensor& mat2, const Scalar& beta,
+             const Scalar& alpha) {
+  if (detail::should_record(self, mat1, mat2)) [[unlikely]]
+    return detail::record1(ops::OpKind::Addmm, {self, mat1, mat2, beta, alpha});
+  return addmm_into(nullptr, self, mat1, mat2, beta, alpha);
+}
+
+Tensor& addmm_out(Tensor& out, const Tensor& self, const Tensor& mat1, const Tensor& mat2,
+                  const Scalar& beta, const Scalar& alpha) {
+  check_out_not_recorded("addmm", {&self, &mat1, &mat2});
+  return finish_out(out, addmm_into(&out, self, mat1, mat2, beta, alpha));
+}
+
+namespace {
+
+Tensor mm_into(Tensor* dest, const Tensor& self, const Tensor& mat2) {
   check_cpu(self, "mm", "self");
   check_cpu(mat2, "mm", "mat2");
   KILN_CHECK(self.dim() == 2 && mat2.dim() == 2, "[mm] expected 2-D matrices: got sizes {} and {}.",
@@ -396,7 +478,7 @@ Tensor mm(const Tensor& self, const Tensor& mat2) {
              "mat1.size(1) == mat2.size(0).",
              self.sizes(), mat2.sizes());
   const int64_t n = self.size(0), m = mat2.size(1);
-  Tensor out = make_empty({n, m}, self.dtype());
+  Tensor out = product_target("mm", dest, {n, m}, self.dtype(), {&self, &mat2});
   Gemm g;
   g.a = self.unsqueeze(0);
   g.m = mat2.unsqueeze(0);
@@ -405,9 +487,7 @@ Tensor mm(const Tensor& self, const Tensor& mat2) {
   return out;
 }
 
-Tensor bmm(const Tensor& self, const Tensor& mat2) {
-  if (detail::should_record(self, mat2)) [[unlikely]]
-    return detail::record1(ops::OpKind::Bmm, {self, mat2});
+Tensor bmm_into(Tensor* dest, const Tensor& self, const Tensor& mat2) {
   check_cpu(self, "bmm", "self");
   check_cpu(mat2, "bmm", "mat2");
   KILN_CHECK(self.dim() == 3 && mat2.dim() == 3,
@@ -420,7 +500,7 @@ Tensor bmm(const Tensor& self, const Tensor& mat2) {
              "batch1.size(0) == batch2.size(0) and batch1.size(2) == batch2.size(1).",
              self.sizes(), mat2.sizes());
   const int64_t b = self.size(0), n = self.size(1), m = mat2.size(2);
-  Tensor out = make_empty({b, n, m}, self.dtype());
+  Tensor out = product_target("bmm", dest, {b, n, m}, self.dtype(), {&self, &mat2});
   Gemm g;
   g.a = self;
   g.m = mat2;
@@ -429,10 +509,8 @@ Tensor bmm(const Tensor& self, const Tensor& mat2) {
   return out;
 }
 
-Tensor addmm(const Tensor& self, const Tensor& mat1, const Tensor& mat2, const Scalar& beta,
-             const Scalar& alpha) {
-  if (detail::should_record(self, mat1, mat2)) [[unlikely]]
-    return detail::record1(ops::OpKind::Addmm, {self, mat1, mat2, beta, alpha});
+Tensor addmm_into(Tensor* dest, const Tensor& self, const Tensor& mat1, const Tensor& mat2,
+                  const Scalar& beta, const Scalar& alpha) {
   check_cpu(self, "addmm", "self");
   check_cpu(mat1, "addmm", "mat1");
   check_cpu(mat2, "addmm", "mat2");
@@ -462,7 +540,7 @@ Tensor addmm(const Tensor& self, const Tensor& mat1, const Tensor& mat2, const S
              "[addmm] self does not broadcast to the product: got self sizes {}, "
              "expected a shape that broadcasts to {}.",
              self.sizes(), IntArrayRef(target));
-  Tensor out = make_empty(target, mat1.dtype());
+  Tensor out = product_target("addmm", dest, target, mat1.dtype(), {&self, &mat1, &mat2});
   Gemm g;
   // self + mat1 @ mat2 with a 1-D self (linear's bias, a compiled LSTM's gates): the GEMM adds
   // it as its bias, instead of a broadcast copy into out and a sum post-op.
@@ -483,6 +561,8 @@ Tensor addmm(const Tensor& self, const Tensor& mat1, const Tensor& mat2, const S
   gemm(g, "addmm");
   return out;
 }
+
+}  // namespace
 
 Tensor dot(const Tensor& self, const Tensor& other) {
   check_cpu(self, "dot", "self");
