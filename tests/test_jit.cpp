@@ -120,6 +120,31 @@ TEST(Jit, SteadyStateCallsAllocateOnlyTheirOutputs) {
   }
 }
 
+// A kernel launch remembers its inputs' layouts (views and iteration layout skipped on the next
+// launch with the same strides): inputs of one signature (strided) whose strides differ from
+// call to call must still be read where they are.
+TEST(Jit, LaunchesFollowInputStridesThatChangeBetweenCalls) {
+  auto fn = [](const Tensor& x, const Tensor& y) {
+    auto parts = x.chunk(2, 1);
+    return (parts[0].sigmoid() * y + parts[1]).tanh();
+  };
+  NoGradGuard no_grad;
+  CompileOptions o;
+  o.disk_cache = false;
+  auto f = jit::compile(fn, o);
+  const Tensor y = random_tensor({5, 3});
+  for (int round = 0; round < 2; ++round) {
+    for (int64_t step : {2, 3, 2, 4}) {
+      Tensor wide = random_tensor({5, 6 * step});
+      Tensor x = wide.slice(1, 0, 6 * step, step);  // [5, 6], column stride `step`
+      EXPECT_TRUE(close(f(x, y), fn(x, y), 1e-6, 1e-6)) << "step " << step;
+      Tensor xt = random_tensor({6 * step, 5}).slice(0, 0, 6 * step, step).t();
+      EXPECT_TRUE(close(f(xt, y), fn(xt, y), 1e-6, 1e-6)) << "transposed, step " << step;
+    }
+  }
+  EXPECT_EQ(f.stats().entries.size(), 1u) << explain(f);
+}
+
 TEST(Jit, SignatureCacheHitsMissesAndRecompileReasons) {
   TempCache cache;
   CompileOptions o = cache.options();

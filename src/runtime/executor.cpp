@@ -131,6 +131,7 @@ struct Executor::Plan {
     int pending = -1;  // while lowering: index into Lowerer::pending (kernel not built yet)
     std::shared_ptr<GroupLowering> lowering;
     std::vector<int> buffers;  // per output: workspace buffer id, or -1 (fresh each call)
+    int memo = -1;             // kernels: index of the launch memo in each workspace
     // nested blocks (if: then, else; loop: body)
     std::vector<std::unique_ptr<Plan>> blocks;
   };
@@ -148,6 +149,7 @@ struct Lowerer {
   KernelStats& stats;
   std::unordered_map<const ir::Value*, IValue> examples;  // for autotuning
   int num_buffers = 0;
+  int num_memos = 0;
   std::vector<std::pair<std::vector<int64_t>, ScalarType>> buffer_types;
 
   Lowerer(const ExecutorOptions& o, KernelStats& s) : options(o), stats(s) {}
@@ -254,6 +256,7 @@ struct Lowerer {
       return;
     }
     st.kind = Executor::Plan::Step::Kind::Kernel;
+    st.memo = num_memos++;
     st.lowering = std::make_shared<GroupLowering>(std::move(*low));
     // The access pattern of the example inputs (their strides) picks the kernel's fast path.
     std::vector<Tensor> ex;
@@ -487,9 +490,10 @@ struct Lowerer {
   }
 };
 
-// One concurrent run's buffers.
+// One concurrent run's buffers, and what its kernel launches remember of their input layouts.
 struct Workspace {
   std::vector<Tensor> buffers;
+  std::vector<codegen::llvm::LaunchMemo> memos;
 };
 
 }  // namespace
@@ -499,6 +503,7 @@ struct ExecutorState {
   std::vector<bool> is_const;
   int num_slots = 0;
   std::vector<std::pair<std::vector<int64_t>, ScalarType>> buffer_types;
+  int num_memos = 0;
   std::mutex mutex;
   std::vector<std::unique_ptr<Workspace>> free_workspaces;
 };
@@ -595,10 +600,13 @@ struct Runner {
         std::vector<Tensor> ins;
         ins.reserve(st.in.size());
         for (int s : st.in) ins.push_back(frame[s].toTensor());
-        codegen::llvm::LaunchArgs la = codegen::llvm::launch_args(*st.lowering, ins);
+        std::vector<Tensor> bufs;
+        bufs.reserve(st.buffers.size());
         for (size_t k = 0; k < st.buffers.size(); ++k)
-          la.outputs.push_back(st.buffers[k] >= 0 ? buffer(st.buffers[k]) : Tensor());
-        std::vector<Tensor> outs = codegen::llvm::launch(*st.kernel, la);
+          bufs.push_back(st.buffers[k] >= 0 ? buffer(st.buffers[k]) : Tensor());
+        std::vector<Tensor> outs = codegen::llvm::launch_group(
+            *st.kernel, *st.lowering, ins, bufs, codegen::llvm::LaunchArgs().grain,
+            ws.memos[st.memo]);
         for (size_t i = 0; i < outs.size(); ++i) {
           const auto& want = st.lowering->output_sizes[i];
           Tensor t = outs[i];
@@ -733,6 +741,7 @@ Executor::Executor(std::unique_ptr<ir::Graph> g, const std::vector<IValue>& exam
   impl->state.is_const = std::move(lw.is_const);
   impl->state.num_slots = static_cast<int>(impl->state.constants.size());
   impl->state.buffer_types = std::move(lw.buffer_types);
+  impl->state.num_memos = lw.num_memos;
   impl_ = impl;
 }
 
@@ -754,6 +763,7 @@ std::vector<IValue> Executor::run(const std::vector<IValue>& inputs) {
   if (!ws) {
     ws = std::make_unique<Workspace>();
     ws->buffers.resize(state.buffer_types.size());
+    ws->memos.resize(state.num_memos);
   }
   std::vector<IValue> frame = state.constants;
   for (size_t i = 0; i < inputs.size(); ++i) frame[plan_->inputs[i]] = inputs[i];

@@ -914,11 +914,7 @@ std::vector<int64_t> strides_in(const Tensor& t, IntArrayRef shape) {
   return out;
 }
 
-struct Layout {
-  std::vector<int64_t> sizes;                 // coalesced
-  std::vector<std::vector<int64_t>> strides;  // [operand][dim], bytes
-  std::vector<bool> reduced;                  // per coalesced dim
-};
+using Layout = LaunchLayout;
 
 Layout coalesce(IntArrayRef shape, const std::vector<std::vector<int64_t>>& st,
                 const std::vector<bool>& reduced_dim) {
@@ -1052,79 +1048,92 @@ std::vector<Access> access_for(const KernelProgram& p, const LaunchArgs& a) {
   return acc;
 }
 
+namespace {
+
+// Runs fn over layout l with operand base pointers `base` (ABI order), splitting the kept outer
+// dims (or one long kept row) into tasks of about `grain` elements.
+void run_layout(FusedFn fn, const Layout& l, const std::vector<char*>& base, int64_t grain) {
+  const int nops = static_cast<int>(base.size());
+  const int64_t kGrain = std::max<int64_t>(1, grain);
+  if (l.sizes.empty()) {
+    std::vector<int64_t> zero(nops, 0);
+    fn(const_cast<char**>(base.data()), zero.data(), 1);
+    return;
+  }
+  const int64_t nd = static_cast<int64_t>(l.sizes.size());
+  const int64_t inner = l.sizes.back();
+  // Scratch vectors reused from launch to launch (no allocation once warm): the caller's
+  // description of the outer dims, and each thread's row pointers and offsets.
+  struct Outer {
+    std::vector<int64_t> inner_st, kept, red;
+  };
+  struct Rows {
+    std::vector<char*> ptr;
+    std::vector<int64_t> off, o2;
+  };
+  thread_local Outer outer;
+  std::vector<int64_t>& inner_st = outer.inner_st;
+  std::vector<int64_t>& kept = outer.kept;
+  std::vector<int64_t>& red = outer.red;
+  inner_st.resize(nops);
+  for (int k = 0; k < nops; ++k) inner_st[k] = l.strides[k].back();
+  // Outer dims: tasks split only the kept ones (no two tasks share an accumulator).
+  kept.clear();
+  red.clear();
+  for (int64_t d = 0; d + 1 < nd; ++d) (l.reduced[d] ? red : kept).push_back(d);
+  int64_t tasks = 1, red_rows = 1;
+  for (int64_t d : kept) tasks *= l.sizes[d];
+  for (int64_t d : red) red_rows *= l.sizes[d];
+  // Rows of one task: every reduced outer index, for the task's kept index. Runs on any thread
+  // of the pool; reads the caller's `outer` (the caller waits), writes this thread's Rows.
+  auto run_rows = [&](int64_t task, int64_t lo, int64_t hi) {
+    thread_local Rows rows;
+    std::vector<char*>& ptr = rows.ptr;
+    std::vector<int64_t>& off = rows.off;
+    std::vector<int64_t>& o2 = rows.o2;
+    ptr.assign(nops, nullptr);
+    off.assign(nops, 0);
+    int64_t rem = task;
+    for (auto it = kept.rbegin(); it != kept.rend(); ++it) {
+      const int64_t idx = rem % l.sizes[*it];
+      rem /= l.sizes[*it];
+      for (int k = 0; k < nops; ++k) off[k] += idx * l.strides[k][*it];
+    }
+    for (int64_t r = 0; r < red_rows; ++r) {
+      int64_t rr = r;
+      o2 = off;
+      for (auto it = red.rbegin(); it != red.rend(); ++it) {
+        const int64_t idx = rr % l.sizes[*it];
+        rr /= l.sizes[*it];
+        for (int k = 0; k < nops; ++k) o2[k] += idx * l.strides[k][*it];
+      }
+      for (int k = 0; k < nops; ++k) ptr[k] = base[k] + o2[k] + lo * inner_st[k];
+      fn(ptr.data(), inner_st.data(), hi - lo);
+    }
+  };
+  const bool inner_kept = !l.reduced.back();
+  if (tasks == 1 && inner_kept && inner * red_rows > kGrain) {
+    // One kept row: split the inner (kept) dim into chunks.
+    const int64_t chunk_grain = std::max<int64_t>(64, kGrain / std::max<int64_t>(1, red_rows));
+    parallel_for(0, inner, chunk_grain, [&](int64_t lo, int64_t hi) { run_rows(0, lo, hi); });
+  } else {
+    const int64_t per_task = inner * red_rows;
+    parallel_for(0, tasks, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, per_task)),
+                 [&](int64_t t0, int64_t t1) {
+                   for (int64_t t = t0; t < t1; ++t) run_rows(t, 0, inner);
+                 });
+  }
+}
+
+}  // namespace
+
 std::vector<Tensor> launch(const FusedKernel& kernel, const LaunchArgs& args) {
   const KernelProgram& p = kernel.spec().program;
   const Operands o = operands_of(p);
   Prepared pr = prepare(p, args, true);
-  const int nops = o.total();
   int64_t numel = 1;
   for (int64_t s : args.shape) numel *= s;
-  const Layout& l = pr.layout;
-  const int64_t kGrain = std::max<int64_t>(1, args.grain);
-  if (numel > 0) {
-    FusedFn fn = kernel.fn();
-    if (l.sizes.empty()) {
-      std::vector<int64_t> zero(nops, 0);
-      fn(pr.base.data(), zero.data(), 1);
-    } else {
-      const int64_t nd = static_cast<int64_t>(l.sizes.size());
-      const int64_t inner = l.sizes.back();
-      std::vector<int64_t> inner_st(nops);
-      for (int k = 0; k < nops; ++k) inner_st[k] = l.strides[k].back();
-      // Outer dims: tasks split only the kept ones (no two tasks share an accumulator).
-      std::vector<int64_t> kept, red;
-      for (int64_t d = 0; d + 1 < nd; ++d) (l.reduced[d] ? red : kept).push_back(d);
-      int64_t tasks = 1, red_rows = 1;
-      for (int64_t d : kept) tasks *= l.sizes[d];
-      for (int64_t d : red) red_rows *= l.sizes[d];
-      // Rows of one task: every reduced outer index, for the task's kept index. The scratch
-      // vectors live per chunk of tasks (a small kernel runs many one-row tasks).
-      struct Scratch {
-        std::vector<char*> ptr;
-        std::vector<int64_t> off, o2;
-      };
-      auto run_rows = [&](Scratch& sc, int64_t task, int64_t lo, int64_t hi) {
-        std::vector<char*>& ptr = sc.ptr;
-        std::vector<int64_t>& off = sc.off;
-        ptr.assign(nops, nullptr);
-        off.assign(nops, 0);
-        int64_t rem = task;
-        for (auto it = kept.rbegin(); it != kept.rend(); ++it) {
-          const int64_t idx = rem % l.sizes[*it];
-          rem /= l.sizes[*it];
-          for (int k = 0; k < nops; ++k) off[k] += idx * l.strides[k][*it];
-        }
-        for (int64_t r = 0; r < red_rows; ++r) {
-          int64_t rr = r;
-          std::vector<int64_t>& o2 = sc.o2;
-          o2 = off;
-          for (auto it = red.rbegin(); it != red.rend(); ++it) {
-            const int64_t idx = rr % l.sizes[*it];
-            rr /= l.sizes[*it];
-            for (int k = 0; k < nops; ++k) o2[k] += idx * l.strides[k][*it];
-          }
-          for (int k = 0; k < nops; ++k) ptr[k] = pr.base[k] + o2[k] + lo * inner_st[k];
-          fn(ptr.data(), inner_st.data(), hi - lo);
-        }
-      };
-      const bool inner_kept = !l.reduced.back();
-      if (tasks == 1 && inner_kept && inner * red_rows > kGrain) {
-        // One kept row: split the inner (kept) dim into chunks.
-        const int64_t chunk_grain = std::max<int64_t>(64, kGrain / std::max<int64_t>(1, red_rows));
-        parallel_for(0, inner, chunk_grain, [&](int64_t lo, int64_t hi) {
-          Scratch sc;
-          run_rows(sc, 0, lo, hi);
-        });
-      } else {
-        const int64_t per_task = inner * red_rows;
-        parallel_for(0, tasks, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, per_task)),
-                     [&](int64_t t0, int64_t t1) {
-                       Scratch sc;
-                       for (int64_t t = t0; t < t1; ++t) run_rows(sc, t, 0, inner);
-                     });
-      }
-    }
-  }
+  if (numel > 0) run_layout(kernel.fn(), pr.layout, pr.base, args.grain);
   std::vector<Tensor> outs(p.outputs.size());
   for (int s = 0; s < o.n_store; ++s) outs[o.store_out[s]] = pr.stores[s];
   for (int r = 0; r < o.n_acc; ++r) {
@@ -1132,6 +1141,76 @@ std::vector<Tensor> launch(const FusedKernel& kernel, const LaunchArgs& args) {
     outs[o.acc_out[r]] = out.acc == out.dtype ? pr.accs[r] : pr.accs[r].to(out.dtype);
   }
   return outs;
+}
+
+namespace {
+
+// True when the block inputs have the dims, sizes and strides recorded in key (or, with record,
+// writes them there).
+bool same_layouts(const std::vector<Tensor>& ins, std::vector<int64_t>& key, bool record) {
+  if (record) key.clear();
+  size_t at = 0;
+  auto match = [&](int64_t v) {
+    if (record) {
+      key.push_back(v);
+      return true;
+    }
+    return at < key.size() && key[at++] == v;
+  };
+  for (const Tensor& t : ins) {
+    if (!match(t.dim())) return false;
+    for (int64_t d = 0; d < t.dim(); ++d)
+      if (!match(t.size(d)) || !match(t.stride(d))) return false;
+  }
+  return record || at == key.size();
+}
+
+}  // namespace
+
+std::vector<Tensor> launch_group(const FusedKernel& kernel, const GroupLowering& g,
+                                 const std::vector<Tensor>& block_inputs,
+                                 const std::vector<Tensor>& outputs, int64_t grain,
+                                 LaunchMemo& memo) {
+  const KernelProgram& p = kernel.spec().program;
+  const Operands o = operands_of(p);
+  int64_t numel = 1;
+  for (int64_t s : g.shape) numel *= s;
+  const bool memoisable = o.n_acc == 0 && numel > 0;
+  if (memoisable && memo.valid && same_layouts(block_inputs, memo.key, false)) {
+    // The program's outputs (provided buffers or fresh contiguous tensors), then its inputs at
+    // their block input's data plus the recorded offset.
+    std::vector<Tensor> outs(p.outputs.size());
+    std::vector<char*> base;
+    base.reserve(o.total());
+    for (int s = 0; s < o.n_store; ++s) {
+      const size_t oi = static_cast<size_t>(o.store_out[s]);
+      Tensor out = oi < outputs.size() && outputs[oi].defined()
+                       ? outputs[oi]
+                       : empty(g.shape, TensorOptions(p.outputs[oi].dtype));
+      base.push_back(static_cast<char*>(out.data_ptr()));
+      outs[oi] = std::move(out);
+    }
+    for (size_t i = 0; i < g.sources.size(); ++i)
+      base.push_back(static_cast<char*>(block_inputs[g.sources[i].block_input].data_ptr()) +
+                     memo.offsets[i]);
+    run_layout(kernel.fn(), memo.layout, base, grain);
+    return outs;
+  }
+  LaunchArgs la = launch_args(g, block_inputs);
+  la.outputs = outputs;
+  la.grain = grain;
+  if (memoisable) {
+    // Remember where each viewed input starts and the layout prepare() derives.
+    memo.offsets.clear();
+    for (size_t i = 0; i < g.sources.size(); ++i)
+      memo.offsets.push_back(
+          static_cast<const char*>(la.inputs[i].data_ptr()) -
+          static_cast<const char*>(block_inputs[g.sources[i].block_input].data_ptr()));
+    memo.layout = prepare(p, la, false).layout;
+    same_layouts(block_inputs, memo.key, true);
+    memo.valid = true;
+  }
+  return launch(kernel, la);
 }
 
 }  // namespace kiln::codegen::llvm

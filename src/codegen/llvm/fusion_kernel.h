@@ -133,6 +133,33 @@ struct LaunchArgs {
   int64_t grain = 32768;
 };
 
+/// The coalesced iteration space of a launch: sizes, per operand byte strides (ABI order:
+/// stores, accumulators, inputs) and which dims the reductions reduce.
+struct LaunchLayout {
+  std::vector<int64_t> sizes;
+  std::vector<std::vector<int64_t>> strides;  // [operand][dim]
+  std::vector<bool> reduced;
+};
+
+/// What a launch of one lowered group derived from its block inputs' layouts, kept by the
+/// caller (an executor step) so that later launches with the same input sizes and strides skip
+/// the views and the layout work: each program input is then its block input's data plus a
+/// fixed byte offset, and the iteration layout is the same.
+struct LaunchMemo {
+  bool valid = false;
+  std::vector<int64_t> key;      // per block input: dim, sizes, strides
+  std::vector<int64_t> offsets;  // per program input: bytes from its block input's data
+  LaunchLayout layout;
+};
+
+/// launch(kernel, launch_args(g, block_inputs) with outputs and grain), remembered in memo:
+/// a group without reductions whose block inputs have the layouts of the memo's last launch
+/// runs without making view tensors or recomputing the layout. Same results as launch().
+std::vector<Tensor> launch_group(const FusedKernel& kernel, const GroupLowering& g,
+                                 const std::vector<Tensor>& block_inputs,
+                                 const std::vector<Tensor>& outputs, int64_t grain,
+                                 LaunchMemo& memo);
+
 /// Where the launch's operands sit for one set of input strides: what the kernel's access
 /// pattern must be for these inputs (computed without running anything).
 std::vector<Access> access_for(const KernelProgram& program, const LaunchArgs& args);
