@@ -115,10 +115,11 @@ bool gemm_onednn(const Gemm& g, const char* op) {
   });
   if (!prim) return false;
   std::unordered_map<int, dnnl::memory> args = {
-      {DNNL_ARG_SRC, onednn::memory(op, prim->mds[0], a.data_ptr())},
-      {DNNL_ARG_WEIGHTS, onednn::memory(op, prim->mds[1], m.data_ptr())},
-      {DNNL_ARG_DST, onednn::memory(op, prim->mds[2], g.out.data_ptr())}};
-  if (has_bias) args.emplace(DNNL_ARG_BIAS, onednn::memory(op, prim->mds[3], g.bias.data_ptr()));
+      {DNNL_ARG_SRC, onednn::bound_memory(op, *prim, 0, prim->mds[0], a.data_ptr())},
+      {DNNL_ARG_WEIGHTS, onednn::bound_memory(op, *prim, 1, prim->mds[1], m.data_ptr())},
+      {DNNL_ARG_DST, onednn::bound_memory(op, *prim, 2, prim->mds[2], g.out.data_ptr())}};
+  if (has_bias)
+    args.emplace(DNNL_ARG_BIAS, onednn::bound_memory(op, *prim, 3, prim->mds[3], g.bias.data_ptr()));
   onednn::execute(op, *prim, std::move(args));
   return true;
 }

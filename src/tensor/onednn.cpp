@@ -6,6 +6,8 @@
 #include <dlfcn.h>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <bit>
 #include <list>
 #include <mutex>
@@ -176,8 +178,10 @@ std::shared_ptr<const Primitive> get_or_create(const char* op, const KeyBuilder&
   if (found) return p;
   try {
     set_dnnl_threads(threads);
+    static std::atomic<uint64_t> next_id{1};
     auto created = std::make_shared<Primitive>(create());
     created->threads = threads;
+    created->id = next_id.fetch_add(1);
     p = std::move(created);
   } catch (const dnnl::error& e) {
     if (e.status != dnnl_unimplemented) rethrow(op, e);
@@ -195,11 +199,35 @@ dnnl::memory memory(const char* op, const dnnl::memory::desc& md, const void* da
   }
 }
 
+dnnl::memory bound_memory(const char* op, const Primitive& p, int slot,
+                          const dnnl::memory::desc& md, const void* data) {
+  // Per thread, the memory objects of the primitives it ran last (bounded: cleared when full).
+  thread_local std::unordered_map<uint64_t, std::array<dnnl::memory, 8>> bound;
+  KILN_ASSERT(slot >= 0 && slot < 8 && p.id != 0, "[{}] bound_memory: bad slot {} or primitive",
+              op, slot);
+  if (bound.size() > 256 && !bound.count(p.id)) bound.clear();
+  dnnl::memory& m = bound[p.id][slot];
+  try {
+    if (!m) {
+      m = memory(op, md, data);
+    } else {
+      m.set_data_handle(const_cast<void*>(data));
+    }
+  } catch (const dnnl::error& e) {
+    rethrow(op, e);
+  }
+  return m;
+}
+
 void execute(const char* op, const Primitive& p, std::unordered_map<int, dnnl::memory> args) {
   try {
     set_dnnl_threads(p.threads);
     const size_t bytes = p.scratchpad.get_size();
-    if (bytes > 0) args.emplace(DNNL_ARG_SCRATCHPAD, memory(op, p.scratchpad, scratchpad(bytes)));
+    if (bytes > 0) {
+      args.emplace(DNNL_ARG_SCRATCHPAD,
+                   p.id != 0 ? bound_memory(op, p, 7, p.scratchpad, scratchpad(bytes))
+                             : memory(op, p.scratchpad, scratchpad(bytes)));
+    }
     p.primitive.execute(stream(), args);
     stream().wait();
   } catch (const dnnl::error& e) {

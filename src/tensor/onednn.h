@@ -48,6 +48,7 @@ struct Primitive {
   std::vector<dnnl::memory::desc> mds;
   std::vector<std::shared_ptr<const Primitive>> reorders;
   int threads = 1;
+  uint64_t id = 0;  ///< unique per primitive get_or_create made (keys bound_memory)
 };
 
 /// Threads for a call doing `work` units: one per `grain` units, at most kiln's thread count,
@@ -68,6 +69,12 @@ dnnl::primitive_attr attr();
 
 /// Wraps a pointer as oneDNN memory (no copy); errors name op.
 dnnl::memory memory(const char* op, const dnnl::memory::desc& md, const void* data);
+
+/// memory(op, md, data) for argument `slot` (0-7) of primitive p, reused from this thread's
+/// previous call of p with only the data handle changed (creating oneDNN memory objects is a
+/// measurable part of a small product). Valid until this thread's next call for (p, slot).
+dnnl::memory bound_memory(const char* op, const Primitive& p, int slot,
+                          const dnnl::memory::desc& md, const void* data);
 
 /// Runs p with args (plus a scratchpad sized for it) on this thread's stream and waits, with
 /// an OpenMP team of p.threads.
