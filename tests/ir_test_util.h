@@ -20,6 +20,9 @@ inline int count_nodes(const ir::Block* b, ir::NodeKind k) {
   }
   return n;
 }
+inline int count_nodes(const ir::Block* b, ops::OpKind k) {
+  return count_nodes(b, ir::NodeKind(k));
+}
 
 // Exact equality of two results: same kind, dtype, sizes and elements (NaN equals NaN).
 inline ::testing::AssertionResult same(const IValue& a, const IValue& b) {

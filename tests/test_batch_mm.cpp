@@ -17,10 +17,9 @@ namespace {
 namespace F = nn::functional;
 using ops::OpKind;
 using testing::close;
+using testing::count_nodes;
 using testing::optimise_and_compare;
 using testing::random_tensor;
-
-int count(const ir::Block* b, OpKind k) { return testing::count_nodes(b, ir::NodeKind(k)); }
 
 // The seed article's layer: im2col, then one [1, C*k*k] x [N, C*k*k, L] product per channel.
 Tensor per_channel_conv(const Tensor& x, const Tensor& w, const Tensor& b, int64_t k, bool act) {
@@ -52,7 +51,7 @@ TEST(BatchMm, PerChannelConvBecomesOneProduct) {
         {x, weight, bias});
     // One product; the conv pass then makes it a convolution where it can (float inputs: all
     // here), which test_convolution_pass.cpp tests.
-    EXPECT_EQ(count(g->block(), OpKind::Bmm) + count(g->block(), OpKind::Conv2d), 1) << *g;
+    EXPECT_EQ(count_nodes(g->block(), OpKind::Bmm) + count_nodes(g->block(), OpKind::Conv2d), 1) << *g;
     // The per-channel adds were pushed through the cat: no cat of [N, 1, L] pieces remains.
     if (o > 1) {
       int big_cats = 0;
@@ -100,9 +99,9 @@ TEST(BatchMm, LstmInputProjectionsMergeAndTheRecurrenceDoesNot) {
     // The input projections share w_ih^T and do not depend on each other: one addmm when the
     // stacked inputs cost less to copy than the weight reads saved.
     const bool worth = steps > 1 && 2 * steps * batch * in < (steps - 1) * 4 * hidden * in;
-    EXPECT_EQ(count(g->block(), OpKind::Addmm), worth ? 1 : steps) << *g;
+    EXPECT_EQ(count_nodes(g->block(), OpKind::Addmm), worth ? 1 : steps) << *g;
     // Each step's state product depends on the previous step's: never merged.
-    EXPECT_EQ(count(g->block(), OpKind::Mm), steps) << *g;
+    EXPECT_EQ(count_nodes(g->block(), OpKind::Mm), steps) << *g;
   }
 }
 
@@ -116,12 +115,12 @@ TEST(BatchMm, SharedLeftOperandMergesWhenTheStackIsCheap) {
         return (mm(v[0], v[1]).relu() + mm(v[0], v[2]).sigmoid() * mm(v[0], v[3])).sum({1});
       },
       {x, a, b, c});
-  EXPECT_EQ(count(g->block(), OpKind::Mm), 1) << *g;
+  EXPECT_EQ(count_nodes(g->block(), OpKind::Mm), 1) << *g;
   // The same products with a tiny x are not worth stacking the weights for.
   const Tensor x1 = random_tensor({1, 8});
   auto g1 = optimise_and_compare(
       [](const std::vector<Tensor>& v) { return mm(v[0], v[1]) + mm(v[0], v[2]); }, {x1, a, b});
-  EXPECT_EQ(count(g1->block(), OpKind::Mm), 2) << *g1;
+  EXPECT_EQ(count_nodes(g1->block(), OpKind::Mm), 2) << *g1;
 }
 
 TEST(BatchMm, RandomDrawsAndDependenciesBlockTheMerge) {
@@ -175,7 +174,7 @@ TEST(BatchMm, ProductsCollectedIntoListsKeepTheirTypes) {
                 .copy();
   EXPECT_TRUE(passes::batch_matmuls(*g2)) << *g2;
   ir::verify(*g2);
-  EXPECT_EQ(count(g2->block(), OpKind::Mm), 1) << *g2;
+  EXPECT_EQ(count_nodes(g2->block(), OpKind::Mm), 1) << *g2;
 }
 
 }  // namespace

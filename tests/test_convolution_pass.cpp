@@ -19,10 +19,9 @@ namespace {
 namespace F = nn::functional;
 using ops::OpKind;
 using testing::close;
+using testing::count_nodes;
 using testing::optimise_and_compare;
 using testing::random_tensor;
-
-int count(const ir::Block* b, OpKind k) { return testing::count_nodes(b, ir::NodeKind(k)); }
 
 struct Window {
   int64_t kh, kw, stride, padding, dilation;
@@ -68,11 +67,11 @@ TEST(ConvPass, HandWrittenConvolutionsBecomeConv2dWithBias) {
     auto g = optimise_and_compare(
         [&](const std::vector<Tensor>& in) { return hand_conv(in[0], in[1], in[2], win, spelling); },
         {x, weight, bias}, tol, tol);
-    EXPECT_EQ(count(g->block(), OpKind::Conv2d), 1) << *g;
-    EXPECT_EQ(count(g->block(), OpKind::Im2col), 0) << *g;
-    EXPECT_EQ(count(g->block(), OpKind::Bmm), 0) << *g;
+    EXPECT_EQ(count_nodes(g->block(), OpKind::Conv2d), 1) << *g;
+    EXPECT_EQ(count_nodes(g->block(), OpKind::Im2col), 0) << *g;
+    EXPECT_EQ(count_nodes(g->block(), OpKind::Bmm), 0) << *g;
     // The per-channel bias went into the convolution.
-    EXPECT_EQ(count(g->block(), OpKind::Add), 0) << *g;
+    EXPECT_EQ(count_nodes(g->block(), OpKind::Add), 0) << *g;
     // Against a float64 convolution.
     const Tensor expect = conv2d(x.to(kDouble), weight.to(kDouble), bias.to(kDouble),
                                  win.stride, win.padding, win.dilation);
@@ -89,8 +88,8 @@ TEST(ConvPass, LeavesWhatIsNotAConvolution) {
   auto g = optimise_and_compare(
       [](const std::vector<Tensor>& in) { return bmm(in[1], F::unfold(in[0], {2, 2})); },
       {x, per_image});
-  EXPECT_EQ(count(g->block(), OpKind::Conv2d), 0) << *g;
-  EXPECT_EQ(count(g->block(), OpKind::Bmm), 1) << *g;
+  EXPECT_EQ(count_nodes(g->block(), OpKind::Conv2d), 0) << *g;
+  EXPECT_EQ(count_nodes(g->block(), OpKind::Bmm), 1) << *g;
   // A bias varying along the columns, and one of another dtype, are not per-channel biases.
   auto g2 = optimise_and_compare(
       [](const std::vector<Tensor>& in) {
@@ -98,15 +97,15 @@ TEST(ConvPass, LeavesWhatIsNotAConvolution) {
         return y + in[2];
       },
       {x, w, random_tensor({1, 1, 20})});
-  EXPECT_EQ(count(g2->block(), OpKind::Conv2d), 1) << *g2;
-  EXPECT_EQ(count(g2->block(), OpKind::Add), 1) << *g2;
+  EXPECT_EQ(count_nodes(g2->block(), OpKind::Conv2d), 1) << *g2;
+  EXPECT_EQ(count_nodes(g2->block(), OpKind::Add), 1) << *g2;
   auto g3 = optimise_and_compare(
       [](const std::vector<Tensor>& in) {
         Tensor y = matmul(in[1].view({4, -1}), F::unfold(in[0], {2, 2}));
         return y + in[2].view({1, 4, 1});
       },
       {x, w, b.to(kDouble)});
-  EXPECT_EQ(count(g3->block(), OpKind::Add), 1) << *g3;
+  EXPECT_EQ(count_nodes(g3->block(), OpKind::Add), 1) << *g3;
   // The unbiased product is also an output: the add stays, and the convolution is shared.
   auto traced = jit::trace(
       [](const Tensor& xi, const Tensor& wi, const Tensor& bi) {
@@ -116,8 +115,8 @@ TEST(ConvPass, LeavesWhatIsNotAConvolution) {
       {x, w, b});
   auto g4 = traced.graph().copy();
   passes::run_default_pipeline(*g4);
-  EXPECT_EQ(count(g4->block(), OpKind::Conv2d), 1) << *g4;
-  EXPECT_EQ(count(g4->block(), OpKind::Add), 1) << *g4;
+  EXPECT_EQ(count_nodes(g4->block(), OpKind::Conv2d), 1) << *g4;
+  EXPECT_EQ(count_nodes(g4->block(), OpKind::Add), 1) << *g4;
   // Integer columns: conv2d has no integer kernels, so the product stays.
   const Tensor xi = random_tensor({1, 2, 4, 4}, kLong), wi = random_tensor({3, 2, 2, 2}, kLong);
   auto g5 = optimise_and_compare(
@@ -125,7 +124,7 @@ TEST(ConvPass, LeavesWhatIsNotAConvolution) {
         return matmul(in[1].view({3, -1}), F::unfold(in[0], {2, 2}));
       },
       {xi, wi}, 0, 0);
-  EXPECT_EQ(count(g5->block(), OpKind::Conv2d), 0) << *g5;
+  EXPECT_EQ(count_nodes(g5->block(), OpKind::Conv2d), 0) << *g5;
 }
 
 TEST(ConvPass, CompiledLayerMatchesEager) {
