@@ -51,7 +51,8 @@ TEST(BatchMm, PerChannelConvBecomesOneProduct) {
         {x, weight, bias});
     // One product; the conv pass then makes it a convolution where it can (float inputs: all
     // here), which test_convolution_pass.cpp tests.
-    EXPECT_EQ(count_nodes(g->block(), OpKind::Bmm) + count_nodes(g->block(), OpKind::Conv2d), 1) << *g;
+    EXPECT_EQ(count_nodes(g->block(), OpKind::Bmm) + count_nodes(g->block(), OpKind::Conv2d), 1)
+        << *g;
     // The per-channel adds were pushed through the cat: no cat of [N, 1, L] pieces remains.
     if (o > 1) {
       int big_cats = 0;

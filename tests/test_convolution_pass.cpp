@@ -25,7 +25,9 @@ using testing::random_tensor;
 
 struct Window {
   int64_t kh, kw, stride, padding, dilation;
-  int64_t out(int64_t in, int64_t k) const { return (in + 2 * padding - dilation * (k - 1) - 1) / stride + 1; }
+  int64_t out(int64_t in, int64_t k) const {
+    return (in + 2 * padding - dilation * (k - 1) - 1) / stride + 1;
+  }
 };
 
 // The layer in one of three spellings: 0 one matmul per channel plus bias[o] (the seed
@@ -65,7 +67,9 @@ TEST(ConvPass, HandWrittenConvolutionsBecomeConv2dWithBias) {
     const Tensor weight = random_tensor({o, c, win.kh, win.kw}, dt), bias = random_tensor({o}, dt);
     const double tol = dt == kDouble ? 1e-10 : 1e-5;
     auto g = optimise_and_compare(
-        [&](const std::vector<Tensor>& in) { return hand_conv(in[0], in[1], in[2], win, spelling); },
+        [&](const std::vector<Tensor>& in) {
+          return hand_conv(in[0], in[1], in[2], win, spelling);
+        },
         {x, weight, bias}, tol, tol);
     EXPECT_EQ(count_nodes(g->block(), OpKind::Conv2d), 1) << *g;
     EXPECT_EQ(count_nodes(g->block(), OpKind::Im2col), 0) << *g;

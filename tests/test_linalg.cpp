@@ -428,13 +428,15 @@ TEST(OutVariants, WriteTheProductIntoOut) {
 TEST(OutVariants, Errors) {
   Tensor a = random_tensor({4, 3}), b = random_tensor({3, 2});
   Tensor wrong_shape = empty({2, 4});
-  EXPECT_KILN_ERROR(mm_out(wrong_shape, a, b), {"[mm_out]", "shape [2, 4]", "expected shape [4, 2]"});
+  EXPECT_KILN_ERROR(mm_out(wrong_shape, a, b),
+                    {"[mm_out]", "shape [2, 4]", "expected shape [4, 2]"});
   Tensor wrong_dtype = empty({4, 2}, dtype(kDouble));
   EXPECT_KILN_ERROR(mm_out(wrong_dtype, a, b), {"[mm_out]", "float64", "expected float32"});
   Tensor undefined;
   EXPECT_KILN_ERROR(bmm_out(undefined, a.unsqueeze(0), b.unsqueeze(0)), {"[bmm_out]", "undefined"});
   Tensor out = empty({4, 2});
-  EXPECT_KILN_ERROR(addmm_out(out, random_tensor({2}), a, b.t()), {"[addmm]", "cannot be multiplied"});
+  EXPECT_KILN_ERROR(addmm_out(out, random_tensor({2}), a, b.t()),
+                    {"[addmm]", "cannot be multiplied"});
   Tensor g = a.clone().requires_grad_(true);
   EXPECT_KILN_ERROR(mm_out(out, g, b), {"[mm_out]", "autograd", "call mm instead"});
 }

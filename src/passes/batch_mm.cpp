@@ -133,15 +133,10 @@ bool collect_slice(Value* v, Block* b, const std::unordered_set<Node*>& after_fi
 // Merging reads the shared operand once instead of n times but copies the varying ones into
 // the cat (a read and a write each): worth it when 2 * sum(varying) < (n - 1) * shared.
 bool worth_it(const std::vector<Product>& cands, const std::vector<size_t>& group) {
-  auto numel = [](const std::vector<int64_t>& s) {
-    int64_t n = 1;
-    for (int64_t d : s) n *= d;
-    return n;
-  };
   const Product& p0 = cands[group.front()];
-  const int64_t shared = numel(*static_sizes(p0.node->input(p0.shared)));
+  const int64_t shared = detail::numel(*static_sizes(p0.node->input(p0.shared)));
   int64_t varying = 0;
-  for (size_t j : group) varying += numel(cands[j].sizes);
+  for (size_t j : group) varying += detail::numel(cands[j].sizes);
   return 2 * varying < static_cast<int64_t>(group.size() - 1) * shared;
 }
 
@@ -400,14 +395,8 @@ class CatPusher {
     std::vector<Value*> inputs = f0->inputs();
     for (size_t p = 0; p < inputs.size(); ++p)
       if (plan[p]) inputs[p] = stacked[p];
-    Value* r = e.op(f0->kind().op(), inputs);
-    if (static_sizes(r) != c.sizes || !detail::can_substitute(c.node->output(), r)) {
-      // Cannot happen when the checks above hold; leave the graph as it was.
-      e.undo();
-      return false;
-    }
-    c.node->output()->replace_all_uses_with(r);
-    return true;
+    // The checks above make the result fit; replace() leaves the graph as it was if not.
+    return e.replace(c.node->output(), e.op(f0->kind().op(), inputs));
   }
 };
 

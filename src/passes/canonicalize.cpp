@@ -306,13 +306,7 @@ class Canonicalizer {
         args.insert(args.end(), {n->input(2), n->input(3), n->input(4)});
       y = add.op(n->kind().op(), args);
     }
-    Value* r = add.op(f->kind().op(), inputs);
-    if (static_sizes(r) != static_sizes(n->output()) || dtype_of(r) != dtype_of(n->output()) ||
-        !detail::can_substitute(n->output(), r)) {
-      add.undo();
-      return false;
-    }
-    n->output()->replace_all_uses_with(r);
+    if (!add.replace(n->output(), add.op(f->kind().op(), inputs))) return false;
     n->destroy();
     changed = true;
     return true;

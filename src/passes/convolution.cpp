@@ -15,21 +15,12 @@ using ops::OpKind;
 using detail::constant_int_list;
 using detail::dtype_of;
 using detail::is_op;
+using detail::numel;
 using detail::static_sizes;
-
-bool contiguous(const Value* v) {
-  return v->type().is_tensor() && v->type().tensor().contiguity == ir::Contiguity::Contiguous;
-}
 
 bool float_type(const Value* v) {
   const auto dt = dtype_of(v);
   return dt && (*dt == kFloat || *dt == kDouble);
-}
-
-int64_t numel(const std::vector<int64_t>& s) {
-  int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
 }
 
 // The window arguments of an im2col node, each as a pair; nullopt unless all are constants.
@@ -119,22 +110,16 @@ class Rewriter {
       e.undo();
       return false;
     }
-    if (!contiguous(w)) w = e.op(OpKind::Copy, {w});
+    if (!detail::is_contiguous(w)) w = e.op(OpKind::Copy, {w});
     // A contiguous input gives a contiguous result (a channels-last one would not view as
     // [N, O, L]); copying a strided input costs 1 / (kh * kw) of the columns it replaces.
-    if (!contiguous(x)) x = e.op(OpKind::Copy, {x});
+    if (!detail::is_contiguous(x)) x = e.op(OpKind::Copy, {x});
     Value* weight = e.op(OpKind::View, {w, e.constant(IValue(std::vector<int64_t>{O, C, kh, kw}))});
     Value* conv = e.op(OpKind::Conv2d,
                        {x, weight, e.constant(IValue()), e.constant(IValue(win->stride)),
                         e.constant(IValue(win->padding)), e.constant(IValue(win->dilation)),
                         e.constant(IValue(int64_t{1}))});
-    Value* r = e.op(OpKind::View, {conv, e.constant(IValue(*out))});
-    if (static_sizes(r) != out || !detail::can_substitute(n->output(), r)) {
-      e.undo();
-      return false;
-    }
-    n->output()->replace_all_uses_with(r);
-    return true;
+    return e.replace(n->output(), e.op(OpKind::View, {conv, e.constant(IValue(*out))}));
   }
 
   // The conv2d node y is computed by, through a chain of views, when y and every value on the
@@ -168,7 +153,7 @@ class Rewriter {
       const IValue* bias = detail::constant_of(conv->input(2));
       const auto cs = static_sizes(conv->output()), es = static_sizes(el);
       if (bias == nullptr || !bias->is_none() || !cs || cs->size() != 4 || !es ||
-          !keeps_channels(*cs, *es) || !contiguous(conv->output()))
+          !keeps_channels(*cs, *es) || !detail::is_contiguous(conv->output()))
         return false;
       if (first == nullptr) first = conv;
       if (conv->input(0) != first->input(0)) return false;
@@ -185,13 +170,7 @@ class Rewriter {
     std::vector<Value*> inputs = first->inputs();
     inputs[1] = e.op(OpKind::Cat, {e.list(weights), e.constant(IValue(int64_t{0}))});
     Value* merged = e.op(OpKind::Conv2d, inputs);
-    Value* r = e.op(OpKind::View, {merged, e.constant(IValue(*out))});
-    if (static_sizes(r) != out || !detail::can_substitute(n->output(), r)) {
-      e.undo();
-      return false;
-    }
-    n->output()->replace_all_uses_with(r);
-    return true;
+    return e.replace(n->output(), e.op(OpKind::View, {merged, e.constant(IValue(*out))}));
   }
 
   // add(y, b) with y a bias-free conv2d (or a view of one keeping [N, O] in front) -> conv2d
@@ -208,7 +187,7 @@ class Rewriter {
       const auto out = static_sizes(n->output());
       if (!cs || !ys || !bs || !out || cs->size() != 4 || ys->size() < 2 || out != ys) continue;
       if (!keeps_channels(*cs, *ys) || bs->size() > ys->size()) continue;
-      if (y != conv->output() && !contiguous(conv->output())) continue;
+      if (y != conv->output() && !detail::is_contiguous(conv->output())) continue;
       if (!float_type(y) || dtype_of(b) != dtype_of(y)) continue;
       // b, right-aligned against y: O along dim 1, 1 everywhere else.
       const int64_t O = (*cs)[1], lead = static_cast<int64_t>(ys->size() - bs->size());
@@ -221,14 +200,8 @@ class Rewriter {
       std::vector<Value*> inputs = conv->inputs();
       inputs[2] = bias_vec;
       Value* biased = e.op(OpKind::Conv2d, inputs);
-      Value* r = e.op(OpKind::View, {biased, e.constant(IValue(*ys))});
-      if (static_sizes(r) != out || dtype_of(r) != dtype_of(n->output()) ||
-          !detail::can_substitute(n->output(), r)) {
-        e.undo();
-        continue;
-      }
-      n->output()->replace_all_uses_with(r);
-      return true;
+      if (e.replace(n->output(), e.op(OpKind::View, {biased, e.constant(IValue(*ys))})))
+        return true;
     }
     return false;
   }

@@ -300,6 +300,16 @@ std::optional<std::vector<int64_t>> static_sizes(const Value* v) {
   return v->type().tensor().static_sizes();
 }
 
+bool is_contiguous(const Value* v) {
+  return v->type().is_tensor() && v->type().tensor().contiguity == ir::Contiguity::Contiguous;
+}
+
+int64_t numel(const std::vector<int64_t>& sizes) {
+  int64_t n = 1;
+  for (int64_t d : sizes) n *= d;
+  return n;
+}
+
 Value* insert_constant(Node* before, IValue v) {
   Node* c = before->owning_graph()->create_constant(std::move(v));
   c->set_loc(before->loc());
@@ -332,6 +342,16 @@ Value* NodeInserter::op(ops::OpKind k, const std::vector<Value*>& inputs) {
   added_.push_back(n);
   n->output()->set_type(infer_output_types(n).at(0));
   return n->output();
+}
+
+bool NodeInserter::replace(Value* from, Value* to) {
+  if (static_sizes(to) != static_sizes(from) || dtype_of(to) != dtype_of(from) ||
+      !can_substitute(from, to)) {
+    undo();
+    return false;
+  }
+  from->replace_all_uses_with(to);
+  return true;
 }
 
 void NodeInserter::undo() {

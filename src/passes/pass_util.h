@@ -68,6 +68,10 @@ bool is_op(const ir::Node* n, ops::OpKind k);
 /// v's dtype / static sizes, when v is a tensor whose type records them.
 std::optional<ScalarType> dtype_of(const ir::Value* v);
 std::optional<std::vector<int64_t>> static_sizes(const ir::Value* v);
+/// True when v is a tensor whose type says contiguous.
+bool is_contiguous(const ir::Value* v);
+/// The number of elements of a tensor of these sizes.
+int64_t numel(const std::vector<int64_t>& sizes);
 
 /// Inserts a constant node holding v just before `before`, with before's source location.
 ir::Value* insert_constant(ir::Node* before, IValue v);
@@ -83,6 +87,9 @@ class NodeInserter {
   ir::Value* op(ops::OpKind k, const std::vector<ir::Value*>& inputs);
   /// Destroys every node inserted so far, last first (nothing else may use them).
   void undo();
+  /// Finishes a rewrite: when `to` has from's static sizes and dtype and every use of `from`
+  /// accepts it, replaces them with `to` and returns true; otherwise undo()es and returns false.
+  bool replace(ir::Value* from, ir::Value* to);
 
  private:
   ir::Node* before_;

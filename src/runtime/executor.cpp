@@ -571,9 +571,13 @@ struct Runner {
         return mm_out(out, t(0), t(1));
       case ops::OpKind::Bmm:
         return bmm_out(out, t(0), t(1));
-      default:  // Addmm
+      case ops::OpKind::Addmm:
         return addmm_out(out, t(0), t(1), t(2), frame[st.in[3]].toScalar(),
                          frame[st.in[4]].toScalar());
+      default:
+        KILN_ASSERT(false, "[jit.run] {} has no out= variant (writes_into)",
+                    st.node->kind().name());
+        return out;
     }
   }
 

@@ -253,10 +253,11 @@ void flat_binary_kernel(const Tensor& out, const Tensor& a, const Tensor& b, F f
   auto* o = static_cast<out_t*>(out.data_ptr());
   auto* x = static_cast<const in_t*>(a.data_ptr());
   auto* y = static_cast<const in_t*>(b.data_ptr());
-  parallel_for(0, out.numel(), detail::kElementwiseGrain, [&](int64_t lo, int64_t hi) KILN_KERNEL_ROW {
-    for (int64_t i = lo; i < hi; ++i)
-      o[i] = convert<out_t>(f(static_cast<M>(x[i]), static_cast<M>(y[i])));
-  });
+  parallel_for(0, out.numel(), detail::kElementwiseGrain,
+               [&](int64_t lo, int64_t hi) KILN_KERNEL_ROW {
+                 for (int64_t i = lo; i < hi; ++i)
+                   o[i] = convert<out_t>(f(static_cast<M>(x[i]), static_cast<M>(y[i])));
+               });
 }
 
 template <ops::DtypeRule Rule, typename F>

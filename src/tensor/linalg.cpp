@@ -119,7 +119,8 @@ bool gemm_onednn(const Gemm& g, const char* op) {
       {DNNL_ARG_WEIGHTS, onednn::bound_memory(op, *prim, 1, prim->mds[1], m.data_ptr())},
       {DNNL_ARG_DST, onednn::bound_memory(op, *prim, 2, prim->mds[2], g.out.data_ptr())}};
   if (has_bias)
-    args.emplace(DNNL_ARG_BIAS, onednn::bound_memory(op, *prim, 3, prim->mds[3], g.bias.data_ptr()));
+    args.emplace(DNNL_ARG_BIAS,
+                 onednn::bound_memory(op, *prim, 3, prim->mds[3], g.bias.data_ptr()));
   onednn::execute(op, *prim, std::move(args));
   return true;
 }
@@ -389,8 +390,9 @@ Tensor product_target(const char* op, Tensor* out, const std::vector<int64_t>& s
   KILN_CHECK(out->defined(), "[{}_out] got an undefined out= tensor, expected a {} tensor", op,
              dtype_name(dt));
   check_cpu(*out, op, "out");
-  KILN_CHECK(out->dtype() == dt, "[{}_out] got out= tensor of dtype {}, expected {} (the dtype of the product)",
-             op, dtype_name(out->dtype()), dtype_name(dt));
+  KILN_CHECK(out->dtype() == dt,
+             "[{}_out] got out= tensor of dtype {}, expected {} (the dtype of the product)", op,
+             dtype_name(out->dtype()), dtype_name(dt));
   if (!out->sizes().equals(shape)) {
     KILN_CHECK(out->numel() == 0,
                "[{}_out] got out= tensor of shape {}, expected shape {} (or an empty tensor to "

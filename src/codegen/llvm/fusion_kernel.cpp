@@ -949,6 +949,18 @@ struct Prepared {
   std::vector<int64_t> acc_shape;
 };
 
+// Where elementwise output oi is written: the caller's buffer (checked to fit) or a fresh
+// contiguous tensor.
+Tensor store_output(const KernelProgram& p, const std::vector<Tensor>& provided, size_t oi,
+                    IntArrayRef shape) {
+  const ScalarType t = p.outputs[oi].dtype;
+  if (oi >= provided.size() || !provided[oi].defined()) return empty(shape, TensorOptions(t));
+  const Tensor& out = provided[oi];
+  KILN_ASSERT(out.sizes().equals(shape) && out.dtype() == t && out.is_contiguous(),
+              "fused kernel: a provided output does not fit");
+  return out;
+}
+
 Prepared prepare(const KernelProgram& p, const LaunchArgs& a, bool allocate) {
   const Operands o = operands_of(p);
   KILN_CHECK(static_cast<int>(a.inputs.size()) == o.n_in,
@@ -964,15 +976,7 @@ Prepared prepare(const KernelProgram& p, const LaunchArgs& a, bool allocate) {
     const ScalarType t = p.outputs[o.store_out[s]].dtype;
     const size_t oi = static_cast<size_t>(o.store_out[s]);
     Tensor out;
-    if (allocate) {
-      if (oi < a.outputs.size() && a.outputs[oi].defined()) {
-        out = a.outputs[oi];
-        KILN_ASSERT(out.sizes().equals(shape) && out.dtype() == t && out.is_contiguous(),
-                    "fused kernel: a provided output does not fit");
-      } else {
-        out = empty(shape, TensorOptions(t));
-      }
-    }
+    if (allocate) out = store_output(p, a.outputs, oi, shape);
     std::vector<int64_t> cs(shape.size());
     int64_t acc = static_cast<int64_t>(element_size(t));
     for (int64_t d = static_cast<int64_t>(shape.size()) - 1; d >= 0; --d) {
@@ -1127,7 +1131,11 @@ void run_layout(FusedFn fn, const Layout& l, const std::vector<char*>& base, int
 
 }  // namespace
 
-std::vector<Tensor> launch(const FusedKernel& kernel, const LaunchArgs& args) {
+namespace {
+
+// launch(), also handing the layout it ran over to `keep` when given.
+std::vector<Tensor> launch_keeping(const FusedKernel& kernel, const LaunchArgs& args,
+                                   Layout* keep) {
   const KernelProgram& p = kernel.spec().program;
   const Operands o = operands_of(p);
   Prepared pr = prepare(p, args, true);
@@ -1140,7 +1148,14 @@ std::vector<Tensor> launch(const FusedKernel& kernel, const LaunchArgs& args) {
     const auto& out = p.outputs[o.acc_out[r]];
     outs[o.acc_out[r]] = out.acc == out.dtype ? pr.accs[r] : pr.accs[r].to(out.dtype);
   }
+  if (keep != nullptr) *keep = std::move(pr.layout);
   return outs;
+}
+
+}  // namespace
+
+std::vector<Tensor> launch(const FusedKernel& kernel, const LaunchArgs& args) {
+  return launch_keeping(kernel, args, nullptr);
 }
 
 namespace {
@@ -1184,9 +1199,7 @@ std::vector<Tensor> launch_group(const FusedKernel& kernel, const GroupLowering&
     base.reserve(o.total());
     for (int s = 0; s < o.n_store; ++s) {
       const size_t oi = static_cast<size_t>(o.store_out[s]);
-      Tensor out = oi < outputs.size() && outputs[oi].defined()
-                       ? outputs[oi]
-                       : empty(g.shape, TensorOptions(p.outputs[oi].dtype));
+      Tensor out = store_output(p, outputs, oi, g.shape);
       base.push_back(static_cast<char*>(out.data_ptr()));
       outs[oi] = std::move(out);
     }
@@ -1199,18 +1212,19 @@ std::vector<Tensor> launch_group(const FusedKernel& kernel, const GroupLowering&
   LaunchArgs la = launch_args(g, block_inputs);
   la.outputs = outputs;
   la.grain = grain;
-  if (memoisable) {
-    // Remember where each viewed input starts and the layout prepare() derives.
-    memo.offsets.clear();
-    for (size_t i = 0; i < g.sources.size(); ++i)
-      memo.offsets.push_back(
-          static_cast<const char*>(la.inputs[i].data_ptr()) -
-          static_cast<const char*>(block_inputs[g.sources[i].block_input].data_ptr()));
-    memo.layout = prepare(p, la, false).layout;
-    same_layouts(block_inputs, memo.key, true);
-    memo.valid = true;
-  }
-  return launch(kernel, la);
+  if (!memoisable) return launch(kernel, la);
+  // Remember where each viewed input starts and the layout the launch ran over (the memo is
+  // invalid until both are in).
+  memo.valid = false;
+  memo.offsets.clear();
+  for (size_t i = 0; i < g.sources.size(); ++i)
+    memo.offsets.push_back(
+        static_cast<const char*>(la.inputs[i].data_ptr()) -
+        static_cast<const char*>(block_inputs[g.sources[i].block_input].data_ptr()));
+  std::vector<Tensor> outs = launch_keeping(kernel, la, &memo.layout);
+  same_layouts(block_inputs, memo.key, true);
+  memo.valid = true;
+  return outs;
 }
 
 }  // namespace kiln::codegen::llvm
