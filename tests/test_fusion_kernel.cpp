@@ -2,10 +2,13 @@
 // Fused kernels from fusion_group nodes (src/codegen/llvm/fusion_kernel.cpp) against the
 // reference interpreter running the same group: elementwise chains, broadcasting, number
 // constants, mixed dtypes and promotion, bool results, views of inputs, strided inputs, and
-// every reduction along inner, outer, middle and all dims, at sizes around the vector width.
+// every reduction along inner, outer, middle and all dims, at sizes around the vector width;
+// the value-range analysis and the cheaper math it selects, at the values where it could break.
 #include <random>
 
 #include "codegen/llvm/fusion_kernel.h"
+#include "codegen/llvm/value_range.h"
+#include "math_test_util.h"
 #include "test_util.h"
 
 namespace kiln::testing {
@@ -262,6 +265,109 @@ TEST(FusedKernel, ReductionDtypesAndSpecialValues) {
   });
   Tensor e = random_tensor({0, 4}, kFloat);
   check("sum over an empty dim", {e}, reduce_body(OpKind::Sum, {0}, false, false));
+}
+
+// ---- value ranges ------------------------------------------------------------------------
+
+// The interval value_ranges() proves for each output of the group built by body.
+std::vector<codegen::llvm::Interval> output_ranges(const std::vector<Tensor>& inputs,
+                                                   const Body& body) {
+  Built bt = build(inputs, body);
+  std::string why;
+  auto low = codegen::llvm::lower_group(*bt.group, &why);
+  EXPECT_TRUE(low.has_value()) << why;
+  if (!low) return {};
+  std::vector<codegen::llvm::Interval> all = codegen::llvm::value_ranges(low->program);
+  std::vector<codegen::llvm::Interval> r;
+  for (const auto& o : low->program.outputs) r.push_back(all[o.instr]);
+  return r;
+}
+
+TEST(ValueRanges, BoundsFollowTheOperations) {
+  Tensor x = random_tensor({8}, kFloat);
+  auto r = output_ranges({x}, [](GroupBuilder& g) {
+    V s = g.op(OpKind::Sigmoid, {g.in(0)});
+    V d = g.op(OpKind::Sub, {s, IValue(0.5)});
+    V relu = g.op(OpKind::Relu, {g.in(0)});
+    V e = g.op(OpKind::Exp, {g.op(OpKind::Neg, {g.op(OpKind::Abs, {g.in(0)})})});
+    V q = g.op(OpKind::Div, {g.in(0), s});       // the divisor may be 0
+    V z = g.op(OpKind::Mul, {relu, IValue(0.0)});  // 0 * inf is NaN: nothing known
+    V big = g.op(OpKind::Add, {g.op(OpKind::Mul, {s, IValue(3e38)}), IValue(3e38)});
+    V mx = g.op(OpKind::Minimum, {g.op(OpKind::Maximum, {g.in(0), IValue(-2.0)}), IValue(3.0)});
+    V t = g.op(OpKind::Tanh, {g.op(OpKind::Mul, {mx, IValue(-4.0)})});
+    return std::vector<V>{d, relu, e, q, z, big, mx, t};
+  });
+  ASSERT_EQ(r.size(), 8u);
+  auto near = [](double got, double want) { return got == want || std::abs(got - want) < 1e-5; };
+  // sigmoid - 0.5: [-0.5, 0.5], widened outward by a hair for rounding
+  EXPECT_TRUE(r[0].lo <= -0.5 && near(r[0].lo, -0.5)) << r[0].lo;
+  EXPECT_TRUE(r[0].hi >= 0.5 && near(r[0].hi, 0.5)) << r[0].hi;
+  EXPECT_EQ(r[1].lo, 0.0);
+  EXPECT_EQ(r[1].hi, INFINITY);
+  EXPECT_EQ(r[2].lo, 0.0);  // exp(-|x|) in [0, 1]
+  EXPECT_TRUE(r[2].hi >= 1 && near(r[2].hi, 1)) << r[2].hi;
+  EXPECT_TRUE(r[3].is_everything());
+  EXPECT_TRUE(r[4].is_everything());
+  EXPECT_EQ(r[5].hi, INFINITY);  // 6e38 overflows float32
+  EXPECT_TRUE(r[5].lo <= 3e38 && near(r[5].lo / 3e38, 1)) << r[5].lo;
+  EXPECT_TRUE(r[6].lo <= -2 && near(r[6].lo, -2) && r[6].hi >= 3 && near(r[6].hi, 3));
+  EXPECT_TRUE(r[7].lo <= -1 && near(r[7].lo, -1) && r[7].hi >= 1 && near(r[7].hi, 1));
+
+  // Integer values are not bounded (nor is anything computed from them).
+  Tensor i = random_tensor({8}, kLong, -3, 3);
+  auto ri = output_ranges({i}, [](GroupBuilder& g) {
+    return std::vector<V>{g.op(OpKind::Abs, {g.in(0)})};
+  });
+  ASSERT_EQ(ri.size(), 1u);
+  EXPECT_TRUE(ri[0].is_everything());
+}
+
+// The values where a bounded lowering could go wrong (both signs: zeros, denormals, exp's range
+// edges, huge values, infinities, NaN) and random values over [-120, 120] and [-1, 1].
+template <class T>
+Tensor edge_inputs() {
+  std::vector<T> v = special_values<T>();
+  std::mt19937 gen(7);
+  std::uniform_real_distribution<double> wide(-120, 120), narrow(-1, 1);
+  for (int k = 0; k < 3000; ++k) v.push_back(static_cast<T>(k % 2 ? wide(gen) : narrow(gen)));
+  Tensor t = empty({static_cast<int64_t>(v.size())}, std::is_same_v<T, float> ? kFloat : kDouble);
+  std::copy(v.begin(), v.end(), t.data_ptr<T>());
+  return t;
+}
+
+TEST(ValueRanges, BoundedMathMatchesTheInterpreterAtEdgeValues) {
+  for (ScalarType dt : {kFloat, kDouble}) {
+    Tensor x = dt == kFloat ? edge_inputs<float>() : edge_inputs<double>();
+    const double tol = dt == kFloat ? 1e-6 : 1e-13;
+    const std::string d = dt == kFloat ? "float32: " : "float64: ";
+    // tanh's polynomial: |argument| <= 0.5 and up to the bound
+    check(d + "tanh(sigmoid(x) - 0.5)", {x}, [](GroupBuilder& g) {
+      V s = g.op(OpKind::Sub, {g.op(OpKind::Sigmoid, {g.in(0)}), IValue(0.5)});
+      return std::vector<V>{g.op(OpKind::Tanh, {s})};
+    }, tol, tol);
+    check(d + "tanh(clamp(x, -0.62, 0.62))", {x}, [](GroupBuilder& g) {
+      V c = g.op(OpKind::Minimum, {g.op(OpKind::Maximum, {g.in(0), IValue(-0.62)}), IValue(0.62)});
+      return std::vector<V>{g.op(OpKind::Tanh, {c})};
+    }, tol, tol);
+    // exp of an argument <= 0, down into the denormal results
+    check(d + "exp(-|x|)", {x}, [](GroupBuilder& g) {
+      V a = g.op(OpKind::Neg, {g.op(OpKind::Abs, {g.in(0)})});
+      return std::vector<V>{g.op(OpKind::Exp, {a})};
+    }, tol, tol);
+    check(d + "exp(minimum(x, 0))", {x}, [](GroupBuilder& g) {
+      return std::vector<V>{g.op(OpKind::Exp, {g.op(OpKind::Minimum, {g.in(0), IValue(0.0)})})};
+    }, tol, tol);
+    // exp inside the normal range (one scaling factor), and just beyond it (the general form)
+    for (double scale : {80.0, 700.0, 88.5}) {
+      check(d + fmt::format("exp(tanh(x) * {})", scale), {x}, [scale](GroupBuilder& g) {
+        V a = g.op(OpKind::Mul, {g.op(OpKind::Tanh, {g.in(0)}), IValue(scale)});
+        return std::vector<V>{g.op(OpKind::Exp, {a})};
+      }, tol, tol);
+    }
+    check(d + "sigmoid(x)", {x}, [](GroupBuilder& g) {
+      return std::vector<V>{g.op(OpKind::Sigmoid, {g.in(0)})};
+    }, tol, tol);
+  }
 }
 
 TEST(FusedKernel, ProgramsOutsideTheLoweringAreRefused) {

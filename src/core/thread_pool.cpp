@@ -16,6 +16,7 @@ namespace kiln {
 namespace {
 
 thread_local bool t_in_parallel = false;
+constexpr int kChunksPerThread = 4;
 
 // One parallel region: its own chunk counter and pending count, shared by the caller and the
 // workers through a shared_ptr, so a worker that wakes late can only ever see an exhausted job,
@@ -52,7 +53,10 @@ class ThreadPool {
     job->fn = &fn;
     job->begin = begin;
     job->end = end;
-    job->num_chunks = std::min<int64_t>(num_threads_, max_chunks);
+    // Up to four chunks per thread, claimed dynamically: a thread slowed by the host (shared
+    // or SMT vCPUs) hands its share to the others instead of holding up the region (the 8-op
+    // chain of bench_jit: 13.8 -> 11.1 ms on the 2-vCPU development VM, ad-hoc timing).
+    job->num_chunks = std::min<int64_t>(int64_t{num_threads_} * kChunksPerThread, max_chunks);
     job->pending = job->num_chunks;
     {
       std::lock_guard<std::mutex> lk(mutex_);

@@ -48,6 +48,7 @@ std::string KernelCache::disk_key(const KernelSpec& spec) {
   detail::Sha256 h;
   h.update("kiln-fused-kernel\n");
   h.update(kiln::version());
+  h.update("\ncodegen " + std::to_string(codegen::llvm::kCodegenRevision));
   h.update("\nllvm " LLVM_VERSION_STRING "\n");
   h.update(codegen::llvm::Jit::get().target().key());
   h.update("\n");

@@ -23,7 +23,14 @@ Val apply(ops::OpKind op, F f, const A&... args) {
 
 Val numeric(const Val& v, const Val& like) { return v.is_mask() ? mask_to(v, like) : v; }
 
-Val emit_unary(ops::OpKind op, const Val& a) {
+Val emit_unary(ops::OpKind op, const Val& a, const Interval& known) {
+  // The math library's own forms where they beat the functor's formula: bounded arguments
+  // (exp, tanh), and sigmoid's one-division form on exp(-|x|) <= 1 (same values to an ulp).
+  if (a.is_float()) {
+    if (op == ops::OpKind::Exp) return exp(a, known);
+    if (op == ops::OpKind::Tanh) return tanh(a, known);
+    if (op == ops::OpKind::Sigmoid) return sigmoid(a);
+  }
   switch (op) {
 #define KILN_UNARY_OP(Name, fn, rule, traits) \
   case ops::OpKind::Name:                     \

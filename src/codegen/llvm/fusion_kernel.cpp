@@ -15,6 +15,7 @@
 #include <limits>
 
 #include "codegen/llvm/emit_ops.h"
+#include "codegen/llvm/value_range.h"
 #include "codegen/llvm/vector_math.h"
 #include "kiln/core/thread_pool.h"
 #include "kiln/functions.h"
@@ -530,6 +531,7 @@ Val combine(ops::OpKind k, ScalarType acc_t, const Val& acc, const Val& v) {
 std::vector<Val> emit_program(const KernelProgram& p, const std::vector<Val>& loads,
                               ll::IRBuilderBase& b) {
   std::vector<Val> v(p.instrs.size());
+  const std::vector<Interval> known = value_ranges(p);
   const int lanes = loads.empty() ? 1 : loads[0].lanes();
   for (size_t i = 0; i < p.instrs.size(); ++i) {
     const Instr& in = p.instrs[i];
@@ -564,7 +566,7 @@ std::vector<Val> emit_program(const KernelProgram& p, const std::vector<Val>& lo
                 (in.op == OpKind::Floor || in.op == OpKind::Ceil || in.op == OpKind::Round)) {
               r = a[0];
             } else {
-              r = emit_unary(in.op, a[0]);
+              r = emit_unary(in.op, a[0], known[in.args[0]]);
             }
             break;
           case ops::OpFamily::Binary:

@@ -70,6 +70,10 @@ using FusedFn = void (*)(char** ptrs, const int64_t* strides, int64_t n);
 
 inline constexpr const char* kFusedSymbol = "kiln_fused";
 
+/// Bumped by every change to the code a kernel program lowers to (the disk cache keys on it,
+/// so objects written by an older emitter of the same Kiln version are not reused).
+inline constexpr int kCodegenRevision = 2;
+
 /// A fusion group prepared for code generation: its program, and how to find the kernel's
 /// operands among the group's inputs at run time.
 struct GroupLowering {

@@ -8,6 +8,7 @@
 #include <llvm/IR/MDBuilder.h>
 #include <llvm/IR/Module.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -80,11 +81,37 @@ Val exp_clamped(const Val& xc) {
   return (Val(1) + e.u) * pow2i(n1, xc) * pow2i(n2, xc);
 }
 
+// 2^n p for n whose 2^n is normal: one scaling factor, and p = 1 + u formed by the fma (one
+// rounding).
+Val scale_normal(const ExpReduced& e, const Val& like) {
+  Val s = pow2i(e.n, like);
+  return mul_add(e.u, s, s);
+}
+
 }  // namespace
 
 Val exp(const Val& x) {
   Val xc = clamp_lo(clamp_hi(x, k(x, 89, 710)), k(x, -104, -746));
   return where(isnan(x), x, exp_clamped(xc));
+}
+
+Val exp(const Val& x, const Interval& known) {
+  const bool d = is64(x);
+  // Inside these bounds n = rint(x log2 e) keeps 2^n normal (float: n in [-125, 127]) and the
+  // result finite: no clamps, one scaling factor.
+  if (known.lo >= (d ? -708 : -87) && known.hi <= (d ? 709 : 88)) {
+    return scale_normal(exp_reduce(x), x);
+  }
+  if (known.hi <= 0) {
+    // x <= 0 (exp(-|y|), softmax's exp(y - max)): no overflow, so only the lower clamp. The
+    // denormal results are formed as (2^(n+K) p) 2^-K: the first product is normal and exact up
+    // to the fma's rounding, the second rounds once into the denormal range.
+    const int K = d ? 64 : 32;
+    ExpReduced e = exp_reduce(clamp_lo(x, k(x, -104, -746)));
+    Val s = pow2i(e.n + Val(K), x);
+    return mul_add(e.u, s, s) * k(x, 0x1p-32, 0x1p-64);
+  }
+  return exp(x);
 }
 
 Val exp2(const Val& x) {
@@ -213,10 +240,21 @@ Val tanh(const Val& x) {
   return copysign(e / (e + Val(2)), x);
 }
 
+Val tanh(const Val& x, const Interval& known) {
+  if (std::max(-known.lo, known.hi) > kTanhPolynomialBound) return tanh(x);
+  // |x| <= 0.625: x (1 + x^2 T(x^2)) alone (no exp, no division). The product form keeps the
+  // sign of -0 (x + x^3 T would round -0 + 0 to +0), and x^2 underflows to 0 for tiny x,
+  // leaving x exact.
+  Val z = x * x;
+  Val t = is64(x) ? polynomial(z, kPolyTanhT64) : polynomial(z, kPolyTanhT32);
+  return x * mul_add(z, t, Val(1).like(x));
+}
+
 Val sigmoid(const Val& x) {
-  Val e = exp(-abs(x));
-  Val r = Val(1) / (Val(1) + e);
-  return where(x < Val(0), e * r, r);
+  // e / (1 + e) for x < 0 and 1 / (1 + e) otherwise, e = exp(-|x|) <= 1: one division, the
+  // numerator chosen first.
+  Val e = exp(-abs(x), Interval{-kInf, 0});
+  return where(x < Val(0), e, Val(1).like(x)) / (Val(1) + e);
 }
 
 Val erf(const Val& x) {

@@ -4,20 +4,37 @@
 // calls). Found by ADL from the generic functors of src/ops/scalar_ops.h.
 #pragma once
 
+#include <cmath>
+#include <limits>
+
 #include "codegen/llvm/val.h"
 
 namespace kiln::codegen::llvm {
+
+/// What is known about an argument's values other than NaN (NaN may always occur): bounds
+/// proved by value_ranges() (value_range.h). Functions given one drop the clamps and special
+/// cases that cannot arise, or switch to a cheaper formula valid on the interval.
+struct Interval {
+  double lo = -std::numeric_limits<double>::infinity();
+  double hi = std::numeric_limits<double>::infinity();
+  bool is_everything() const { return lo == -hi && std::isinf(hi); }
+};
+
+/// tanh(x, known) evaluates a polynomial alone when |x| <= this bound is known.
+inline constexpr double kTanhPolynomialBound = 0.625;
 
 // Accuracy against libm (measured by tests/test_vector_math.cpp, in docs/design.md): a few
 // ulp at float32 and float64 over the whole domain, with libm's results for +-0, +-inf, NaN,
 // denormal inputs, overflow to inf and underflow to 0.
 Val exp(const Val& x);
+Val exp(const Val& x, const Interval& known);  ///< the same accuracy, cheaper when bounded
 Val exp2(const Val& x);
 Val expm1(const Val& x);
 Val log(const Val& x);
 Val log2(const Val& x);
 Val log1p(const Val& x);
 Val tanh(const Val& x);
+Val tanh(const Val& x, const Interval& known);  ///< a polynomial alone for |x| <= 0.625
 Val sigmoid(const Val& x);  ///< 1 / (1 + exp(-x)), without the underflow for large -x
 Val erf(const Val& x);
 Val gelu(const Val& x);  ///< 0.5 x (1 + erf(x / sqrt 2)), ops::scalar::Gelu's formula
