@@ -49,6 +49,18 @@ void BM_Chain8_Compiled(benchmark::State& state) {
 }
 BENCHMARK(BM_Chain8_Compiled)->Arg(1)->Arg(0)->UseRealTime()->Unit(benchmark::kMillisecond);
 
+// A memory-bound compiled kernel (x * 2 + 1): what streaming stores buy against both floors.
+void BM_Affine16M_Compiled(benchmark::State& state) {
+  set_threads(state);
+  kiln::NoGradGuard no_grad;
+  Tensor x = kiln::randn({k16M});
+  auto f = jit::compile([](const Tensor& t) { return t * 2 + 1; }, options());
+  f(x);
+  for (auto _ : state) benchmark::DoNotOptimize(f(x));
+  state.SetBytesProcessed(state.iterations() * 2 * k16M * int64_t{sizeof(float)});
+}
+BENCHMARK(BM_Affine16M_Compiled)->Arg(1)->Arg(0)->UseRealTime()->Unit(benchmark::kMillisecond);
+
 void BM_Chain8_Eager(benchmark::State& state) {
   set_threads(state);
   kiln::NoGradGuard no_grad;
@@ -65,6 +77,14 @@ void BM_StreamCopy16M(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * 2 * k16M * int64_t{sizeof(float)});
 }
 BENCHMARK(BM_StreamCopy16M)->Arg(1)->Arg(0)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+void BM_StreamCopyNT16M(benchmark::State& state) {
+  set_threads(state);
+  Tensor x = kiln::randn({k16M});
+  for (auto _ : state) benchmark::DoNotOptimize(kiln::bench::stream_copy_nt(x));
+  state.SetBytesProcessed(state.iterations() * 2 * k16M * int64_t{sizeof(float)});
+}
+BENCHMARK(BM_StreamCopyNT16M)->Arg(1)->Arg(0)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // ---- the seed's Conv2d ---------------------------------------------------------------------
 struct ConvCase {

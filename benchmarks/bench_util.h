@@ -1,7 +1,8 @@
-// Shared by the benchmarks: the thread setting and the STREAM-style copy floor.
+// Shared by the benchmarks: the thread setting and the STREAM-style copy floors.
 #pragma once
 
 #include <benchmark/benchmark.h>
+#include <emmintrin.h>
 #include <kiln/kiln.h>
 
 #include <algorithm>
@@ -26,6 +27,24 @@ inline kiln::Tensor stream_copy(const kiln::Tensor& x) {
   float* dst = out.data_ptr<float>();
   kiln::parallel_for(0, n, 32768, [&](int64_t begin, int64_t end) {
     std::memcpy(dst + begin, src + begin, static_cast<size_t>(end - begin) * sizeof(float));
+  });
+  return out;
+}
+
+/// The same copy with non-temporal stores (SSE2 movntps: the destination is not read for
+/// ownership first): the floor for kernels that stream their output (Kiln's fused kernels do
+/// for outputs of 16 MiB and more).
+inline kiln::Tensor stream_copy_nt(const kiln::Tensor& x) {
+  const int64_t n = x.numel();
+  Tensor out = kiln::empty({n});
+  const float* src = x.data_ptr<float>();
+  float* dst = out.data_ptr<float>();
+  kiln::parallel_for(0, n, 32768, [&](int64_t begin, int64_t end) {
+    int64_t i = begin;
+    for (; i < end && reinterpret_cast<uintptr_t>(dst + i) % 16 != 0; ++i) dst[i] = src[i];
+    for (; i + 4 <= end; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+    for (; i < end; ++i) dst[i] = src[i];
+    _mm_sfence();
   });
   return out;
 }

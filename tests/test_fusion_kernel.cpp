@@ -267,6 +267,70 @@ TEST(FusedKernel, ReductionDtypesAndSpecialValues) {
   check("sum over an empty dim", {e}, reduce_body(OpKind::Sum, {0}, false, false));
 }
 
+// Streaming (non-temporal) stores: the masked head that aligns the output, the aligned vector
+// loop and the tail, for outputs at every misalignment inside a larger buffer (whose other
+// elements must stay untouched), float32 and float64, with a broadcast operand, on one and
+// two threads (each chunk aligns itself).
+TEST(FusedKernel, StreamingStoresAtEveryAlignment) {
+  const int threads = get_num_threads();
+  for (int nt : {1, 2}) {
+    set_num_threads(nt);
+    for (ScalarType dt : {kFloat, kDouble}) {
+      for (int64_t n : {1, 3, 8, 9, 33, 1000, 100003}) {
+        for (int64_t offset : {0, 1, 2, 3, 5, 7}) {
+          SCOPED_TRACE(fmt::format("threads {}, {}, n {}, offset {}", nt, dtype_name(dt), n,
+                                   offset));
+          Tensor x = random_tensor({n}, dt), y = random_tensor({1}, dt);
+          Built bt = build({x, y}, [](GroupBuilder& g) {
+            V a = g.op(OpKind::Sigmoid, {g.op(OpKind::Mul, {g.in(0), g.in(1)})});
+            return std::vector<V>{g.op(OpKind::Add, {a, g.in(0)})};
+          });
+          std::string why;
+          auto low = codegen::llvm::lower_group(*bt.group, &why);
+          ASSERT_TRUE(low.has_value()) << why;
+          auto args = codegen::llvm::launch_args(*low, {x, y});
+          KernelSpec spec{low->program, codegen::llvm::access_for(low->program, args), 0, true};
+          auto kernel = FusedKernel::compile(spec);
+          Tensor buf = full({n + 16}, 12345.0, TensorOptions(dt));
+          Tensor out = buf.narrow(0, offset, n);
+          args.outputs = {out};
+          codegen::llvm::launch(*kernel, args);
+          std::vector<IValue> want = ir::run(*bt.g, {IValue(x), IValue(y)});
+          EXPECT_TRUE(close(out, want[0].toTensor(), 1e-6, 1e-6));
+          std::vector<double> all = to_vector(buf);
+          for (int64_t i = 0; i < n + 16; ++i) {
+            if (i < offset || i >= offset + n) {
+              ASSERT_EQ(all[i], 12345.0) << "element " << i;
+            }
+          }
+        }
+      }
+    }
+  }
+  set_num_threads(threads);
+}
+
+// Only one large elementwise output streams.
+TEST(FusedKernel, StreamsOnlyOneLargeElementwiseOutput) {
+  const int64_t big = codegen::llvm::kStreamingBytes / 4;
+  auto streams_for = [](const std::vector<Tensor>& in, const Body& body) {
+    Built bt = build(in, body);
+    std::string why;
+    auto low = codegen::llvm::lower_group(*bt.group, &why);
+    EXPECT_TRUE(low.has_value()) << why;
+    return low && codegen::llvm::streams(low->program, codegen::llvm::launch_args(*low, in));
+  };
+  auto neg = [](GroupBuilder& g) { return std::vector<V>{g.op(OpKind::Neg, {g.in(0)})}; };
+  EXPECT_TRUE(streams_for({empty({big}, kFloat)}, neg));
+  EXPECT_FALSE(streams_for({empty({big - 1}, kFloat)}, neg));
+  EXPECT_FALSE(streams_for({empty({big}, kFloat)}, [](GroupBuilder& g) {
+    return std::vector<V>{g.op(OpKind::Neg, {g.in(0)}), g.op(OpKind::Abs, {g.in(0)})};
+  }));
+  EXPECT_FALSE(streams_for({empty({big / 1024, 1024}, kFloat)}, [](GroupBuilder& g) {
+    return std::vector<V>{g.op(OpKind::Sum, {g.in(0), IValue(L{1}), IValue(false)})};
+  }));
+}
+
 // ---- value ranges ------------------------------------------------------------------------
 
 // The interval value_ranges() proves for each output of the group built by body.

@@ -271,7 +271,9 @@ struct Lowerer {
     KernelSpec spec;
     spec.program = st.lowering->program;
     if (have_examples) {
-      spec.access = codegen::llvm::access_for(spec.program, codegen::llvm::launch_args(*st.lowering, ex));
+      const codegen::llvm::LaunchArgs args = codegen::llvm::launch_args(*st.lowering, ex);
+      spec.access = codegen::llvm::access_for(spec.program, args);
+      spec.streaming = codegen::llvm::streams(spec.program, args);
     } else {
       // Without examples assume contiguous operands.
       const size_t nops = spec.program.outputs.size() + spec.program.inputs.size();

@@ -8,6 +8,8 @@
 
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Intrinsics.h>
+#include <llvm/IR/IntrinsicsX86.h>
 #include <llvm/IR/Module.h>
 
 #include <algorithm>
@@ -67,7 +69,7 @@ bool KernelProgram::has_reductions() const {
 std::string KernelSpec::key() const {
   std::string s = program.str() + "access";
   for (Access a : access) s += a == Access::Contiguous ? " c" : a == Access::Broadcast ? " b" : " s";
-  return s + fmt::format("\nlanes {}\n", lanes);
+  return s + fmt::format("\nlanes {}{}\n", lanes, streaming ? " streaming" : "");
 }
 
 namespace {
@@ -672,13 +674,24 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
     if (dt[k] == kBool) x = b.CreateICmpNE(x, ll::Constant::getNullValue(t));
     return Val(x, b);
   };
-  auto store = [&](int k, const Val& v, ll::Value* addr, ll::Value* mask) {
+  // Streaming kernels align their vector loop's stores to the register width (vmovntps needs
+  // it; LLVM would split an unaligned non-temporal store into scalar ones).
+  const int64_t reg_bytes = jit.target().vector_bits / 8;
+  auto store = [&](int k, const Val& v, ll::Value* addr, ll::Value* mask,
+                   bool nontemporal = false) {
     ll::Value* x = v.value();
     const int w = v.lanes();
     if (dt[k] == kBool) x = b.CreateZExt(x, widen(st[k], w));
     const ll::Align al(element_size(dt[k]));
-    if (mask) b.CreateMaskedStore(x, addr, al, mask);
-    else b.CreateAlignedStore(x, addr, al);
+    if (mask) {
+      b.CreateMaskedStore(x, addr, al, mask);
+    } else if (nontemporal) {
+      ll::StoreInst* s = b.CreateAlignedStore(x, addr, ll::Align(reg_bytes));
+      s->setMetadata(ll::LLVMContext::MD_nontemporal,
+                     ll::MDNode::get(ctx, {ll::ConstantAsMetadata::get(b.getInt32(1))}));
+    } else {
+      b.CreateAlignedStore(x, addr, al);
+    }
   };
   const int first_in = ops_.n_store + ops_.n_acc;
 
@@ -699,14 +712,15 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
     std::vector<Val> loads;
     for (int k = first_in; k < nops; ++k) loads.push_back(load(k, addr(k), 1, nullptr));
     std::vector<Val> v = emit_program(p, loads, b);
-    for (int s = 0; s < ops_.n_store; ++s) store(s, v[p.outputs[ops_.store_out[s]].instr], addr(s), nullptr);
+    for (int s = 0; s < ops_.n_store; ++s)
+      store(s, v[p.outputs[ops_.store_out[s]].instr], addr(s), nullptr, false);
     for (int a = 0; a < ops_.n_acc; ++a) {
       const int k = ops_.n_store + a;
       const auto& o = p.outputs[ops_.acc_out[a]];
       ll::Value* ad = addr(k);
       Val cur = load(k, ad, 1, nullptr);
       Val x = cast_to(v[o.instr], p.instrs[o.instr].dtype, o.acc);
-      store(k, combine(*o.reduce, o.acc, cur, x), ad, nullptr);
+      store(k, combine(*o.reduce, o.acc, cur, x), ad, nullptr, false);
     }
     ll::Value* jn = b.CreateAdd(j, b.getInt64(1), "j.next", true, true);
     j->addIncoming(jn, b.GetInsertBlock());
@@ -727,6 +741,21 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
     const int64_t want = spec.access[k] == Access::Broadcast ? 0 : element_size(dt[k]);
     fast = b.CreateAnd(fast, b.CreateICmpEQ(stride[k], b.getInt64(want)));
   }
+  const bool streaming = spec.streaming && ops_.n_store == 1 && ops_.n_acc == 0 &&
+                         spec.access[0] == Access::Contiguous &&
+                         reg_bytes % static_cast<int64_t>(element_size(dt[0])) == 0 &&
+                         lanes * static_cast<int64_t>(element_size(dt[0])) % reg_bytes == 0;
+  // Streaming: `head` elements (masked) bring the output to a register-aligned address; an
+  // output not aligned to its element size takes the scalar loop.
+  ll::Value* head = b.getInt64(0);
+  if (streaming) {
+    const int64_t es = static_cast<int64_t>(element_size(dt[0]));
+    ll::Value* addr = b.CreatePtrToInt(base[0], i64);
+    fast = b.CreateAnd(fast, b.CreateICmpEQ(b.CreateAnd(addr, b.getInt64(es - 1)), b.getInt64(0)));
+    ll::Value* mis = b.CreateAnd(b.CreateNeg(addr), b.getInt64(reg_bytes - 1));
+    head = b.CreateUDiv(mis, b.getInt64(es));
+    head = b.CreateSelect(b.CreateICmpSLT(head, n), head, n, "head");
+  }
   auto* vec_ph = ll::BasicBlock::Create(ctx, "vec.ph", fn);
   auto* vec_body = ll::BasicBlock::Create(ctx, "vec.body", fn);
   auto* vec_done = ll::BasicBlock::Create(ctx, "vec.done", fn);
@@ -743,27 +772,22 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
       Val s = load(k, base[k], 1, nullptr);
       splats[k] = Val(b.CreateVectorSplat(lanes, s.value()), b);
     }
-  ll::Value* nvec = b.CreateAnd(n, b.getInt64(~int64_t(lanes - 1)), "nvec");
+  // The whole vectors: [head, nvec).
+  ll::Value* nvec =
+      streaming
+          ? b.CreateAdd(head, b.CreateAnd(b.CreateSub(n, head), b.getInt64(~int64_t(lanes - 1))),
+                        "nvec")
+          : b.CreateAnd(n, b.getInt64(~int64_t(lanes - 1)), "nvec");
   std::vector<Val> acc_init(ops_.n_acc);
   for (int a = 0; a < ops_.n_acc; ++a) {
     const auto& o = p.outputs[ops_.acc_out[a]];
     Val shape(ll::UndefValue::get(widen(b.getInt8Ty(), lanes)), b);
     acc_init[a] = identity(*o.reduce, o.acc, shape);
   }
-  ll::BasicBlock* ph_end = b.GetInsertBlock();
-  b.CreateCondBr(b.CreateICmpSGT(nvec, b.getInt64(0)), vec_body, vec_done);
-
-  b.SetInsertPoint(vec_body);
-  ll::PHINode* i = b.CreatePHI(i64, 2, "i");
-  i->addIncoming(b.getInt64(0), ph_end);
-  std::vector<ll::PHINode*> acc_phi(ops_.n_acc, nullptr);
-  for (int a = 0; a < ops_.n_acc; ++a)
-    if (spec.access[ops_.n_store + a] == Access::Broadcast) {
-      acc_phi[a] = b.CreatePHI(acc_init[a].type(), 2, "acc");
-      acc_phi[a]->addIncoming(acc_init[a].value(), ph_end);
-    }
-  // One vector step at element offset `at`, under mask (null: all lanes).
-  auto vector_step = [&](ll::Value* at, ll::Value* mask, std::vector<Val>& accs) {
+  // One vector step at element offset `at`, under mask (null: all lanes); streaming stores
+  // where `nontemporal`.
+  auto vector_step = [&](ll::Value* at, ll::Value* mask, std::vector<Val>& accs,
+                         bool nontemporal) {
     std::vector<Val> loads;
     for (int k = first_in; k < nops; ++k)
       loads.push_back(spec.access[k] == Access::Broadcast
@@ -771,7 +795,8 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
                           : load(k, b.CreateGEP(st[k], base[k], at), lanes, mask));
     std::vector<Val> v = emit_program(p, loads, b);
     for (int s = 0; s < ops_.n_store; ++s)
-      store(s, v[p.outputs[ops_.store_out[s]].instr], b.CreateGEP(st[s], base[s], at), mask);
+      store(s, v[p.outputs[ops_.store_out[s]].instr], b.CreateGEP(st[s], base[s], at), mask,
+            nontemporal);
     for (int a = 0; a < ops_.n_acc; ++a) {
       const int k = ops_.n_store + a;
       const auto& o = p.outputs[ops_.acc_out[a]];
@@ -782,15 +807,44 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
       } else {
         ll::Value* ad = b.CreateGEP(st[k], base[k], at);
         Val cur = load(k, ad, lanes, mask);
-        store(k, combine(*o.reduce, o.acc, cur, x), ad, mask);
+        store(k, combine(*o.reduce, o.acc, cur, x), ad, mask, false);
       }
     }
   };
+  // A mask of the first `count` lanes.
+  auto first_lanes = [&](ll::Value* count) {
+    std::vector<uint64_t> ids(lanes);
+    for (int l = 0; l < lanes; ++l) ids[l] = static_cast<uint64_t>(l);
+    ll::Value* iota = ll::ConstantDataVector::get(ctx, ll::ArrayRef<uint64_t>(ids));
+    return b.CreateICmpSLT(iota, b.CreateVectorSplat(lanes, count));
+  };
+  if (streaming) {
+    auto* head_bb = ll::BasicBlock::Create(ctx, "vec.head", fn, vec_body);
+    auto* head_done = ll::BasicBlock::Create(ctx, "vec.head.done", fn, vec_body);
+    b.CreateCondBr(b.CreateICmpSGT(head, b.getInt64(0)), head_bb, head_done);
+    b.SetInsertPoint(head_bb);
+    std::vector<Val> none;
+    vector_step(b.getInt64(0), first_lanes(head), none, false);
+    b.CreateBr(head_done);
+    b.SetInsertPoint(head_done);
+  }
+  ll::BasicBlock* ph_end = b.GetInsertBlock();
+  b.CreateCondBr(b.CreateICmpSGT(nvec, head), vec_body, vec_done);
+
+  b.SetInsertPoint(vec_body);
+  ll::PHINode* i = b.CreatePHI(i64, 2, "i");
+  i->addIncoming(head, ph_end);
+  std::vector<ll::PHINode*> acc_phi(ops_.n_acc, nullptr);
+  for (int a = 0; a < ops_.n_acc; ++a)
+    if (spec.access[ops_.n_store + a] == Access::Broadcast) {
+      acc_phi[a] = b.CreatePHI(acc_init[a].type(), 2, "acc");
+      acc_phi[a]->addIncoming(acc_init[a].value(), ph_end);
+    }
   {
     std::vector<Val> accs(ops_.n_acc);
     for (int a = 0; a < ops_.n_acc; ++a)
       if (acc_phi[a]) accs[a] = Val(acc_phi[a], b);
-    vector_step(i, nullptr, accs);
+    vector_step(i, nullptr, accs, streaming);
     ll::Value* inext = b.CreateAdd(i, b.getInt64(lanes), "i.next", true, true);
     ll::BasicBlock* body_end = b.GetInsertBlock();
     i->addIncoming(inext, body_end);
@@ -814,13 +868,10 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
   b.SetInsertPoint(vec_tail);
   std::vector<Val> tail_accs(ops_.n_acc);
   {
-    std::vector<uint64_t> ids(lanes);
-    for (int l = 0; l < lanes; ++l) ids[l] = static_cast<uint64_t>(l);
-    ll::Value* iota = ll::ConstantDataVector::get(ctx, ll::ArrayRef<uint64_t>(ids));
-    ll::Value* mask = b.CreateICmpSLT(iota, b.CreateVectorSplat(lanes, rem));
+    ll::Value* mask = first_lanes(rem);
     for (int a = 0; a < ops_.n_acc; ++a)
       if (acc_done[a]) tail_accs[a] = Val(acc_done[a], b);
-    vector_step(nvec, mask, tail_accs);
+    vector_step(nvec, mask, tail_accs, false);
   }
   ll::BasicBlock* tail_end = b.GetInsertBlock();
   b.CreateBr(vec_fin);
@@ -851,6 +902,10 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
 
   emit_scalar_loop(slow);
   b.SetInsertPoint(exit);
+  // Streaming stores are weakly ordered: fence them before the caller (another thread's
+  // parallel_for) reads the output.
+  if (streaming)
+    b.CreateCall(ll::Intrinsic::getDeclaration(m.get(), ll::Intrinsic::x86_sse_sfence));
   b.CreateRetVoid();
   jit.prepare(*m);
   return m;
@@ -872,7 +927,9 @@ std::string fused_kernel_ir(const ir::Node& group, int lanes, int opt_level) {
                v->type().str());
     ex.push_back(zeros(*sizes, TensorOptions(*v->type().tensor().dtype)));
   }
-  spec.access = access_for(spec.program, launch_args(*low, ex));
+  const LaunchArgs args = launch_args(*low, ex);
+  spec.access = access_for(spec.program, args);
+  spec.streaming = streams(spec.program, args);
   spec.lanes = lanes;
   ll::LLVMContext ctx;
   std::unique_ptr<ll::Module> m = emit_fused(ctx, spec);
@@ -1037,6 +1094,13 @@ Prepared prepare(const KernelProgram& p, const LaunchArgs& a, bool allocate) {
 }
 
 }  // namespace
+
+bool streams(const KernelProgram& p, const LaunchArgs& a) {
+  if (p.outputs.size() != 1 || p.has_reductions()) return false;
+  int64_t numel = 1;
+  for (int64_t s : a.shape) numel *= s;
+  return numel * static_cast<int64_t>(element_size(p.outputs[0].dtype)) >= kStreamingBytes;
+}
 
 std::vector<Access> access_for(const KernelProgram& p, const LaunchArgs& a) {
   Prepared pr = prepare(p, a, false);

@@ -59,9 +59,16 @@ struct KernelSpec {
   KernelProgram program;
   std::vector<Access> access;
   int lanes = 0;  // vector elements per iteration (0: pick for the target)
-  /// A canonical text (program + access + lanes) for the kernel cache.
+  /// Non-temporal (streaming) stores in the vector loop: for one elementwise output much larger
+  /// than the caches, written once and not read back soon (see streams()). The loop first runs
+  /// a masked head so that its stores are aligned to the vector register.
+  bool streaming = false;
+  /// A canonical text (program + access + lanes + streaming) for the kernel cache.
   std::string key() const;
 };
+
+/// Outputs of at least this many bytes are written with streaming stores.
+inline constexpr int64_t kStreamingBytes = int64_t{16} << 20;
 
 /// The kernel ABI: ptrs/strides per operand in the order [elementwise outputs, reduction
 /// accumulators, inputs]; byte strides of the innermost loop; n iterations. Accumulators are
@@ -72,7 +79,7 @@ inline constexpr const char* kFusedSymbol = "kiln_fused";
 
 /// Bumped by every change to the code a kernel program lowers to (the disk cache keys on it,
 /// so objects written by an older emitter of the same Kiln version are not reused).
-inline constexpr int kCodegenRevision = 2;
+inline constexpr int kCodegenRevision = 3;
 
 /// A fusion group prepared for code generation: its program, and how to find the kernel's
 /// operands among the group's inputs at run time.
@@ -100,6 +107,9 @@ std::optional<GroupLowering> lower_group(const ir::Node& group, std::string* why
 /// The launch operands of a lowered group for its inputs' tensors (views applied).
 struct LaunchArgs;
 LaunchArgs launch_args(const GroupLowering& g, const std::vector<Tensor>& block_inputs);
+/// Whether a launch of p with these arguments should use streaming stores: one elementwise
+/// output (no reductions) of at least kStreamingBytes.
+bool streams(const KernelProgram& p, const LaunchArgs& a);
 
 /// Emits the kernel of spec as `void kiln_fused(char**, const int64_t*, int64_t)`.
 std::unique_ptr<::llvm::Module> emit_fused(::llvm::LLVMContext& ctx, const KernelSpec& spec);
