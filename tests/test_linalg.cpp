@@ -164,13 +164,29 @@ TEST(Mm, InsideParallelRegionAndSingleThread) {
 }
 
 TEST(Mm, PrimitiveIsCreatedOncePerSignature) {
-  Tensor a = random_tensor({7, 11}), b = random_tensor({11, 13});
+  // Above dnnl_sgemm's size limit (2^23 multiply-adds), float32 products run the cached matmul
+  // primitive; bfloat16 ones always do.
+  Tensor a = random_tensor({129, 256}), b = random_tensor({256, 256});
   mm(a, b);
   const size_t before = onednn::cache_size();
-  for (int i = 0; i < 5; ++i) mm(random_tensor({7, 11}), random_tensor({11, 13}));
+  for (int i = 0; i < 3; ++i) mm(random_tensor({129, 256}), random_tensor({256, 256}));
   EXPECT_EQ(onednn::cache_size(), before);
-  mm(random_tensor({7, 12}), random_tensor({12, 13}));
+  mm(random_tensor({130, 256}), random_tensor({256, 256}));
   EXPECT_EQ(onednn::cache_size(), before + 1);
+  mm(random_tensor({7, 11}, kBFloat16), random_tensor({11, 13}, kBFloat16));
+  EXPECT_EQ(onednn::cache_size(), before + 2);
+}
+
+TEST(Mm, SmallFloatProductsTakeSgemmWithoutAPrimitive) {
+  const size_t before = onednn::cache_size();
+  Tensor a = random_tensor({7, 11}), b = random_tensor({13, 11}).t();  // b column-major
+  Ref ref = ref_bmm(to_vector(a), to_vector(b), 1, 7, 11, 13);
+  // An out full of NaN: beta = 0 must not read it.
+  Tensor out = full({7, 13}, std::nan(""));
+  mm_out(out, a, b);
+  EXPECT_TRUE(matches(out, ref, {7, 13}, kFloat));
+  EXPECT_TRUE(matches(mm(a.t().contiguous().t(), b), ref, {7, 13}, kFloat));
+  EXPECT_EQ(onednn::cache_size(), before);
 }
 
 TEST(Mm, Errors) {

@@ -113,6 +113,8 @@ void* scratchpad(size_t bytes) {
 
 }  // namespace
 
+void set_threads(int n) { set_dnnl_threads(n); }
+
 const dnnl::engine& engine() {
   static const dnnl::engine e(dnnl::engine::kind::cpu, 0);
   return e;

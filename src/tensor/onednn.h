@@ -56,6 +56,10 @@ struct Primitive {
 /// costs more than they do.
 int threads_for(int64_t work, int64_t grain);
 
+/// Sets the OpenMP team size of this thread's next oneDNN calls that take no primitive
+/// (dnnl_sgemm); primitives set their own in execute().
+void set_threads(int n);
+
 /// The cached primitive for (key, threads), created by `create` on first use. Returns null when
 /// oneDNN has no implementation for the signature (dnnl_unimplemented; also cached), so callers
 /// can fall back to their own kernel. Any other oneDNN error becomes a kiln::Error naming op.
