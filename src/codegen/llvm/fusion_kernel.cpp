@@ -696,7 +696,10 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
   const int first_in = ops_.n_store + ops_.n_acc;
 
   // ---- the scalar strided loop (any layout) ------------------------------------------------
-  auto emit_scalar_loop = [&](ll::BasicBlock* from) {
+  // `fallback`: the loop only runs when a launch's strides differ from the spec's (the spec's
+  // operands are contiguous or broadcast): LLVM's loop vectoriser and unroller skip it, which
+  // saves compile time for code that rarely runs.
+  auto emit_scalar_loop = [&](ll::BasicBlock* from, bool fallback) {
     auto* ph = ll::BasicBlock::Create(ctx, "strided.ph", fn);
     auto* body = ll::BasicBlock::Create(ctx, "strided.body", fn);
     b.SetInsertPoint(from);
@@ -724,11 +727,22 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
     }
     ll::Value* jn = b.CreateAdd(j, b.getInt64(1), "j.next", true, true);
     j->addIncoming(jn, b.GetInsertBlock());
-    b.CreateCondBr(b.CreateICmpSLT(jn, n), body, exit);
+    ll::BranchInst* back = b.CreateCondBr(b.CreateICmpSLT(jn, n), body, exit);
+    if (fallback) {
+      auto flag = [&](const char* name) {
+        return ll::MDNode::get(ctx, {ll::MDString::get(ctx, name),
+                                     ll::ConstantAsMetadata::get(b.getFalse())});
+      };
+      ll::MDNode* no_unroll = ll::MDNode::get(ctx, {ll::MDString::get(ctx, "llvm.loop.unroll.disable")});
+      ll::MDNode* id = ll::MDNode::getDistinct(
+          ctx, {nullptr, flag("llvm.loop.vectorize.enable"), no_unroll});
+      id->replaceOperandWith(0, id);
+      back->setMetadata(ll::LLVMContext::MD_loop, id);
+    }
   };
 
   if (!vector_path) {
-    emit_scalar_loop(entry);
+    emit_scalar_loop(entry, false);
     b.SetInsertPoint(exit);
     b.CreateRetVoid();
     jit.prepare(*m);
@@ -900,7 +914,7 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
   }
   b.CreateBr(exit);
 
-  emit_scalar_loop(slow);
+  emit_scalar_loop(slow, true);
   b.SetInsertPoint(exit);
   // Streaming stores are weakly ordered: fence them before the caller (another thread's
   // parallel_for) reads the output.
