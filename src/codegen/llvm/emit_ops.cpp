@@ -25,7 +25,8 @@ Val numeric(const Val& v, const Val& like) { return v.is_mask() ? mask_to(v, lik
 
 Val emit_unary(ops::OpKind op, const Val& a, const Interval& known) {
   // The math library's own forms where they beat the functor's formula: bounded arguments
-  // (exp, tanh), and sigmoid's one-division form on exp(-|x|) <= 1 (same values to an ulp).
+  // (exp, tanh), and sigmoid's one-division form on exp(-|x|) <= 1 (within a few ulp of the
+  // functor's 1 / (1 + exp(-x)), and more accurate).
   if (a.is_float()) {
     if (op == ops::OpKind::Exp) return exp(a, known);
     if (op == ops::OpKind::Tanh) return tanh(a, known);

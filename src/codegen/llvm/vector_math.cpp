@@ -97,7 +97,7 @@ Val exp(const Val& x) {
 
 Val exp(const Val& x, const Interval& known) {
   const bool d = is64(x);
-  // Inside these bounds n = rint(x log2 e) keeps 2^n normal (float: n in [-125, 127]) and the
+  // Inside these bounds n = rint(x log2 e) keeps 2^n normal (float: n in [-126, 127]) and the
   // result finite: no clamps, one scaling factor.
   if (known.lo >= (d ? -708 : -87) && known.hi <= (d ? 709 : 88)) {
     return scale_normal(exp_reduce(x), x);
