@@ -18,35 +18,39 @@ inline void set_threads(const benchmark::State& state) {
       n > 0 ? n : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
 }
 
-/// One read and one write of n floats into a fresh tensor, chunked over the thread pool like
-/// the kernels: the memory-bandwidth floor of an elementwise op on n floats.
-inline kiln::Tensor stream_copy(const kiln::Tensor& x) {
+/// A copy of the float tensor x into a fresh one, chunked over the thread pool like the
+/// kernels; copy_chunk(dst, src, n) copies one chunk.
+template <typename CopyChunk>
+kiln::Tensor chunked_copy(const kiln::Tensor& x, CopyChunk copy_chunk) {
   const int64_t n = x.numel();
   Tensor out = kiln::empty({n});
   const float* src = x.data_ptr<float>();
   float* dst = out.data_ptr<float>();
   kiln::parallel_for(0, n, 32768, [&](int64_t begin, int64_t end) {
-    std::memcpy(dst + begin, src + begin, static_cast<size_t>(end - begin) * sizeof(float));
+    copy_chunk(dst + begin, src + begin, end - begin);
   });
   return out;
+}
+
+/// One read and one write of n floats into a fresh tensor: the memory-bandwidth floor of an
+/// elementwise op on n floats.
+inline kiln::Tensor stream_copy(const kiln::Tensor& x) {
+  return chunked_copy(x, [](float* dst, const float* src, int64_t n) {
+    std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+  });
 }
 
 /// The same copy with non-temporal stores (SSE2 movntps: the destination is not read for
 /// ownership first): the floor for kernels that stream their output (Kiln's fused kernels do
 /// for outputs of 16 MiB and more).
 inline kiln::Tensor stream_copy_nt(const kiln::Tensor& x) {
-  const int64_t n = x.numel();
-  Tensor out = kiln::empty({n});
-  const float* src = x.data_ptr<float>();
-  float* dst = out.data_ptr<float>();
-  kiln::parallel_for(0, n, 32768, [&](int64_t begin, int64_t end) {
-    int64_t i = begin;
-    for (; i < end && reinterpret_cast<uintptr_t>(dst + i) % 16 != 0; ++i) dst[i] = src[i];
-    for (; i + 4 <= end; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
-    for (; i < end; ++i) dst[i] = src[i];
+  return chunked_copy(x, [](float* dst, const float* src, int64_t n) {
+    int64_t i = 0;
+    for (; i < n && reinterpret_cast<uintptr_t>(dst + i) % 16 != 0; ++i) dst[i] = src[i];
+    for (; i + 4 <= n; i += 4) _mm_stream_ps(dst + i, _mm_loadu_ps(src + i));
+    for (; i < n; ++i) dst[i] = src[i];
     _mm_sfence();
   });
-  return out;
 }
 
 }  // namespace kiln::bench

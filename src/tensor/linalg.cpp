@@ -65,7 +65,6 @@ std::optional<dnnl::memory::dims> dnnl_strides(const Tensor& t) {
   return dnnl::memory::dims{b == 1 ? span : sb, nr, nc};
 }
 
-// Returns false when oneDNN has no implementation for this signature.
 // Small float32 products through dnnl_sgemm, one call per batch: the same JIT GEMM kernels
 // as the matmul primitive without its per-call costs (key, cache lookup, memory objects,
 // argument map, stream), which dominate a small product: [8, 64] x [64, 256] (an LSTM step's
@@ -81,21 +80,17 @@ bool gemm_sgemm(const Gemm& g) {
   const bool has_bias = g.bias.defined();
   const double beta = g.beta.toDouble();
   if (has_bias && beta != 0) return false;
-  // op(X) of a [R, C] matrix: 'N' with leading dimension stride(1) when rows are contiguous,
-  // 'T' with stride(2) when columns are (BLAS needs ld >= the contiguous extent, and >= 1).
+  // op(X) of a [R, C] matrix from the layouts dnnl_strides accepts: row-major (column stride
+  // 1) is 'N' with its row stride as leading dimension, column-major is 'T' with its column
+  // stride.
   auto layout = [](const Tensor& t, char* trans, int64_t* ld) {
-    const int64_t r = t.size(1), c = t.size(2), sr = t.stride(1), sc = t.stride(2);
-    if ((sc == 1 || c == 1) && (r == 1 || sr >= c)) {
-      *trans = 'N';
-      *ld = std::max<int64_t>({r == 1 ? c : sr, c, 1});
-      return true;
-    }
-    if ((sr == 1 || r == 1) && (c == 1 || sc >= r)) {
-      *trans = 'T';
-      *ld = std::max<int64_t>({c == 1 ? r : sc, r, 1});
-      return true;
-    }
-    return false;
+    const std::optional<dnnl::memory::dims> s = dnnl_strides(t);
+    if (!s) return false;
+    const bool rows = (*s)[2] == 1;
+    *trans = rows ? 'N' : 'T';
+    *ld = rows ? std::max<int64_t>({(*s)[1], t.size(2), 1})
+               : std::max<int64_t>({(*s)[2], t.size(1), 1});
+    return true;
   };
   char ta = 'N', tm = 'N', to = 'N';
   int64_t lda = 0, ldm = 0, ldo = 0;
@@ -105,17 +100,19 @@ bool gemm_sgemm(const Gemm& g) {
   onednn::set_threads(onednn::threads_for(batch * M * N * K, kMacGrain));
   const float alpha = static_cast<float>(g.alpha.toDouble());
   const Tensor bias = has_bias ? g.bias.to(kFloat).contiguous() : Tensor();
+  // Matrix b of t; a batch of one broadcasts over the others (as in oneDNN's matmul).
+  auto at = [](const Tensor& t, int64_t b) {
+    return t.data_ptr<float>() + (t.size(0) == 1 ? 0 : b * t.stride(0));
+  };
   for (int64_t b = 0; b < batch; ++b) {
-    float* c = g.out.data_ptr<float>() + b * g.out.stride(0);
+    float* c = at(g.out, b);
     if (has_bias) {
       // out = a m + bias: the bias rows first, then C = alpha a m + 1 C.
       const float* bp = bias.data_ptr<float>();
       for (int64_t i = 0; i < M; ++i) std::copy(bp, bp + N, c + i * ldo);
     }
-    // A batch of one broadcasts over the others (as oneDNN's matmul broadcasts it).
-    auto at = [b](const Tensor& t) { return t.data_ptr<float>() + (t.size(0) == 1 ? 0 : b * t.stride(0)); };
     const dnnl_status_t st =
-        dnnl_sgemm(ta, tm, M, N, K, alpha, at(g.a), lda, at(g.m), ldm,
+        dnnl_sgemm(ta, tm, M, N, K, alpha, at(g.a, b), lda, at(g.m, b), ldm,
                    has_bias ? 1.0f : static_cast<float>(beta), c, ldo);
     if (st != dnnl_success) {
       KILN_CHECK(b == 0, "[matmul] dnnl_sgemm failed part-way through a batch (status {})",
@@ -126,6 +123,7 @@ bool gemm_sgemm(const Gemm& g) {
   return true;
 }
 
+// Returns false when oneDNN has no implementation for this signature.
 bool gemm_onednn(const Gemm& g, const char* op) {
   using tag = dnnl::memory::format_tag;
   const dnnl::memory::data_type dt = *onednn::to_dnnl(g.out.dtype());

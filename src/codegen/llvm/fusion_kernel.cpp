@@ -24,6 +24,7 @@
 #include "kiln/ir/printer.h"
 #include "kiln/ops/call.h"
 #include "kiln/ops/schema.h"
+#include "tensor/internal.h"
 
 namespace kiln::codegen::llvm {
 namespace ll = ::llvm;
@@ -530,10 +531,10 @@ Val combine(ops::OpKind k, ScalarType acc_t, const Val& acc, const Val& v) {
 }
 
 // The program's values at one point (scalar) or one vector of points.
-std::vector<Val> emit_program(const KernelProgram& p, const std::vector<Val>& loads,
-                              ll::IRBuilderBase& b) {
+// `known`: value_ranges(p), which picks the math library's bounded forms.
+std::vector<Val> emit_program(const KernelProgram& p, const std::vector<Interval>& known,
+                              const std::vector<Val>& loads, ll::IRBuilderBase& b) {
   std::vector<Val> v(p.instrs.size());
-  const std::vector<Interval> known = value_ranges(p);
   const int lanes = loads.empty() ? 1 : loads[0].lanes();
   for (size_t i = 0; i < p.instrs.size(); ++i) {
     const Instr& in = p.instrs[i];
@@ -694,6 +695,7 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
     }
   };
   const int first_in = ops_.n_store + ops_.n_acc;
+  const std::vector<Interval> known = value_ranges(p);
 
   // ---- the scalar strided loop (any layout) ------------------------------------------------
   // `fallback`: the loop only runs when a launch's strides differ from the spec's (the spec's
@@ -714,16 +716,16 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
     };
     std::vector<Val> loads;
     for (int k = first_in; k < nops; ++k) loads.push_back(load(k, addr(k), 1, nullptr));
-    std::vector<Val> v = emit_program(p, loads, b);
+    std::vector<Val> v = emit_program(p, known, loads, b);
     for (int s = 0; s < ops_.n_store; ++s)
-      store(s, v[p.outputs[ops_.store_out[s]].instr], addr(s), nullptr, false);
+      store(s, v[p.outputs[ops_.store_out[s]].instr], addr(s), nullptr);
     for (int a = 0; a < ops_.n_acc; ++a) {
       const int k = ops_.n_store + a;
       const auto& o = p.outputs[ops_.acc_out[a]];
       ll::Value* ad = addr(k);
       Val cur = load(k, ad, 1, nullptr);
       Val x = cast_to(v[o.instr], p.instrs[o.instr].dtype, o.acc);
-      store(k, combine(*o.reduce, o.acc, cur, x), ad, nullptr, false);
+      store(k, combine(*o.reduce, o.acc, cur, x), ad, nullptr);
     }
     ll::Value* jn = b.CreateAdd(j, b.getInt64(1), "j.next", true, true);
     j->addIncoming(jn, b.GetInsertBlock());
@@ -807,7 +809,7 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
       loads.push_back(spec.access[k] == Access::Broadcast
                           ? splats[k]
                           : load(k, b.CreateGEP(st[k], base[k], at), lanes, mask));
-    std::vector<Val> v = emit_program(p, loads, b);
+    std::vector<Val> v = emit_program(p, known, loads, b);
     for (int s = 0; s < ops_.n_store; ++s)
       store(s, v[p.outputs[ops_.store_out[s]].instr], b.CreateGEP(st[s], base[s], at), mask,
             nontemporal);
@@ -821,7 +823,7 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
       } else {
         ll::Value* ad = b.CreateGEP(st[k], base[k], at);
         Val cur = load(k, ad, lanes, mask);
-        store(k, combine(*o.reduce, o.acc, cur, x), ad, mask, false);
+        store(k, combine(*o.reduce, o.acc, cur, x), ad, mask);
       }
     }
   };
@@ -1111,8 +1113,7 @@ Prepared prepare(const KernelProgram& p, const LaunchArgs& a, bool allocate) {
 
 bool streams(const KernelProgram& p, const LaunchArgs& a) {
   if (p.outputs.size() != 1 || p.has_reductions()) return false;
-  int64_t numel = 1;
-  for (int64_t s : a.shape) numel *= s;
+  const int64_t numel = detail::prod_sizes(a.shape);
   return numel * static_cast<int64_t>(element_size(p.outputs[0].dtype)) >= kStreamingBytes;
 }
 
@@ -1219,8 +1220,7 @@ std::vector<Tensor> launch_keeping(const FusedKernel& kernel, const LaunchArgs& 
   const KernelProgram& p = kernel.spec().program;
   const Operands o = operands_of(p);
   Prepared pr = prepare(p, args, true);
-  int64_t numel = 1;
-  for (int64_t s : args.shape) numel *= s;
+  const int64_t numel = detail::prod_sizes(args.shape);
   if (numel > 0) run_layout(kernel.fn(), pr.layout, pr.base, args.grain);
   std::vector<Tensor> outs(p.outputs.size());
   for (int s = 0; s < o.n_store; ++s) outs[o.store_out[s]] = pr.stores[s];
@@ -1268,8 +1268,7 @@ std::vector<Tensor> launch_group(const FusedKernel& kernel, const GroupLowering&
                                  LaunchMemo& memo) {
   const KernelProgram& p = kernel.spec().program;
   const Operands o = operands_of(p);
-  int64_t numel = 1;
-  for (int64_t s : g.shape) numel *= s;
+  const int64_t numel = detail::prod_sizes(g.shape);
   const bool memoisable = o.n_acc == 0 && numel > 0;
   if (memoisable && memo.valid && same_layouts(block_inputs, memo.key, false)) {
     // The program's outputs (provided buffers or fresh contiguous tensors), then its inputs at

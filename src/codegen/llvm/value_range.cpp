@@ -13,28 +13,27 @@ namespace {
 using ops::OpKind;
 constexpr double kInf = std::numeric_limits<double>::infinity();
 
+// [lo, hi] moved outward by `rel` times each bound plus `abs`. Zero and infinite bounds stay:
+// rounding is monotonic and keeps signs, so a value <= 0 stays <= 0.
+Interval outward(Interval v, double rel, double abs) {
+  auto out = [&](double x, double dir) {
+    return std::isinf(x) || x == 0 ? x : x + dir * (std::fabs(x) * rel + abs);
+  };
+  return {out(v.lo, -1), out(v.hi, 1)};
+}
+
 // Widens [lo, hi] outward by a relative 2^-20 plus 2^-24 (more than one rounding of float32 or
-// of the double arithmetic here, and than a denormal's rounding). Zero and infinite bounds stay:
-// rounding is monotonic and keeps signs, so a value <= 0 stays <= 0. A NaN bound (inf - inf,
+// of the double arithmetic here, and than a denormal's rounding). A NaN bound (inf - inf,
 // 0 * inf) makes the whole line.
 Interval widen(double lo, double hi) {
   if (std::isnan(lo) || std::isnan(hi)) return {};
-  auto out = [](double v, double dir) {
-    if (std::isinf(v) || v == 0) return v;
-    return v + dir * (std::fabs(v) * 0x1p-20 + 0x1p-24);
-  };
-  return {out(lo, -1), out(hi, 1)};
+  return outward({lo, hi}, 0x1p-20, 0x1p-24);
 }
 
 // The result of an operation stored as t: float16/bfloat16 round more coarsely (relative 2^-8
 // at worst), and any bound beyond t's largest finite value may be an overflow to infinity.
 Interval in_dtype(Interval v, ScalarType t) {
-  if (t == kHalf || t == kBFloat16) {
-    auto out = [](double x, double dir) {
-      return std::isinf(x) || x == 0 ? x : x + dir * (std::fabs(x) * 0x1p-7 + 0x1p-14);
-    };
-    v = {out(v.lo, -1), out(v.hi, 1)};
-  }
+  if (t == kHalf || t == kBFloat16) v = outward(v, 0x1p-7, 0x1p-14);
   const double big = t == kDouble     ? std::numeric_limits<double>::max()
                      : t == kHalf     ? 65504.0
                      : t == kBFloat16 ? 0x1.fep127
