@@ -279,7 +279,6 @@ IValue CompiledFunction::operator()(const std::vector<IValue>& inputs) const {
       if (it != m.entries.end()) e = it->second;
     }
   }
-  bool created = false;
   if (!e) {
     std::unique_lock<std::shared_mutex> lk(m.mutex);
     auto it = m.entries.find(key);
@@ -310,7 +309,6 @@ IValue CompiledFunction::operator()(const std::vector<IValue>& inputs) const {
       }
       m.entries[key] = e;
       m.order.push_back(e);
-      created = true;
     }
   }
   // Gradients through compiled graphs are not recorded yet: such signatures run eagerly.
@@ -345,10 +343,13 @@ IValue CompiledFunction::operator()(const std::vector<IValue>& inputs) const {
     if (it == e->plans.end()) {
       // A new entry, or (dynamic) new sizes for an entry: trace and plan; kernels come from the
       // kernel cache when their programs were seen before.
-      if (!created && !e->plans.empty())
+      // The entry's first plan is its miss, whichever thread builds it: a caller that found
+      // the entry another thread had just created can take the build lock first.
+      const bool first_plan = e->plans.empty();
+      if (!first_plan)
         e->stats.reason += fmt::format("; re-planned for {}", signature_str(exact));
       m.build(*e, inputs, params, all, exact);
-      if (created) ++m.misses;
+      if (first_plan) ++m.misses;
       else ++m.hits;
       ex = e->plans[exact];
     } else {
