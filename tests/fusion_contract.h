@@ -69,6 +69,23 @@ inline ::testing::AssertionResult check_fusion_group(const ir::Node* g) {
       views.insert(n->output());
       continue;
     }
+    if (n->kind().op() == OpKind::Mm) {
+      // A small float product of two matrices the group loads (block inputs or their views).
+      ++compute;
+      auto s = sizes(n->output()), a = sizes(n->input(0)), m = sizes(n->input(1));
+      const auto dt = n->output()->type().tensor().dtype;
+      if (!s || !a || !m || a->size() != 2 || m->size() != 2 || !dt ||
+          (*dt != kFloat && *dt != kDouble))
+        return group_violation(g, "a product that is not of float matrices");
+      for (const ir::Value* v : n->inputs())
+        if (!v->is_block_input() && !views.count(v))
+          return group_violation(g, "a product of a value computed inside the group");
+      if ((*a)[0] * (*a)[1] * (*m)[1] > passes::kMaxFusedProductMacs)
+        return group_violation(g, "a product larger than kMaxFusedProductMacs");
+      if (!same_iter(*s)) return group_violation(g, "a product of another shape");
+      elementwise.insert(n->output());
+      continue;
+    }
     if (info.has(ops::kRandom) || !info.has(ops::kFusible))
       return group_violation(g, fmt::format("op {} may not be fused", info.name));
     ++compute;

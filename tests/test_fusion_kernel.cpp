@@ -3,7 +3,9 @@
 // reference interpreter running the same group: elementwise chains, broadcasting, number
 // constants, mixed dtypes and promotion, bool results, views of inputs, strided inputs, and
 // every reduction along inner, outer, middle and all dims, at sizes around the vector width;
-// the value-range analysis and the cheaper math it selects, at the values where it could break.
+// the value-range analysis and the cheaper math it selects, at the values where it could break;
+// small matrix products computed inside the kernel (sizes, layouts, broadcasts, threads).
+#include <array>
 #include <random>
 
 #include "codegen/llvm/fusion_kernel.h"
@@ -434,6 +436,101 @@ TEST(ValueRanges, BoundedMathMatchesTheInterpreterAtEdgeValues) {
   }
 }
 
+// ---- products computed in the kernel --------------------------------------------------------
+// mm(A, B) as a Dot: per point of the result, K fused multiply-adds (the vector loop loads a
+// row of B and splats A; strided operands take the scalar loop; threads take column blocks).
+
+// A [m, k] (transposed in memory when `ta`) and B [k, n] (when `tb`).
+std::pair<Tensor, Tensor> operands(int64_t m, int64_t k, int64_t n, ScalarType dt, bool ta,
+                                   bool tb) {
+  Tensor a = ta ? random_tensor({k, m}, dt).t() : random_tensor({m, k}, dt);
+  Tensor b = tb ? random_tensor({n, k}, dt).t() : random_tensor({k, n}, dt);
+  return {a, b};
+}
+
+TEST(FusedProduct, OddSizesDtypesAndLayouts) {
+  for (auto [m, k, n] : std::vector<std::array<int64_t, 3>>{
+           {1, 1, 1}, {3, 5, 7}, {8, 64, 64}, {5, 17, 33}, {2, 0, 5}, {0, 3, 4}, {7, 9, 1},
+           {1, 9, 16}, {4, 3, 100}}) {
+    for (ScalarType dt : {kFloat, kDouble}) {
+      for (bool ta : {false, true}) {
+        for (bool tb : {false, true}) {
+          auto [a, b] = operands(m, k, n, dt, ta, tb);
+          Tensor bias = random_tensor({n}, dt);
+          const double tol = dt == kFloat ? 1e-5 : 1e-12;
+          check(fmt::format("[{}, {}] x [{}, {}] {}{}{}", m, k, k, n, dtype_name(dt),
+                            ta ? " A transposed" : "", tb ? " B transposed" : ""),
+                {a, b, bias}, [](GroupBuilder& g) {
+                  V p = g.op(OpKind::Mm, {g.in(0), g.in(1)});
+                  V r = g.op(OpKind::Relu, {g.op(OpKind::Add, {p, g.in(2)})});
+                  return std::vector<V>{r, p};  // the product itself is an output too
+                }, tol, tol);
+        }
+      }
+    }
+  }
+}
+
+TEST(FusedProduct, GatesFromSlicesOfOneMatrix) {
+  // An LSTM step: four products of one state with column slices of one weight, the gate math
+  // on them; the weight contiguous, or a slice of a wider (padded) one.
+  for (int64_t hidden : {16, 13, 64}) {
+    for (bool padded : {false, true}) {
+      const int64_t k = 24, batch = 5;
+      Tensor h = random_tensor({batch, k}, kFloat), c = random_tensor({batch, hidden}, kFloat);
+      Tensor w = padded ? random_tensor({k, 4 * hidden + 16}, kFloat).slice(1, 0, 4 * hidden)
+                        : random_tensor({k, 4 * hidden}, kFloat);
+      Tensor gx = random_tensor({batch, 4 * hidden}, kFloat);
+      check(fmt::format("hidden {}{}", hidden, padded ? ", padded weight" : ""), {h, w, gx, c},
+            [hidden](GroupBuilder& g) {
+              std::vector<V> gate;
+              for (int64_t i = 0; i < 4; ++i) {
+                auto cols = [&](V t) {
+                  return g.op(OpKind::Slice, {t, IValue(int64_t{1}), IValue(i * hidden),
+                                              IValue((i + 1) * hidden), IValue(int64_t{1})});
+                };
+                V p = g.op(OpKind::Mm, {g.in(0), cols(g.in(1))});
+                gate.push_back(g.op(OpKind::Add, {cols(g.in(2)), p}));
+              }
+              V ig = g.op(OpKind::Sigmoid, {gate[0]}), fg = g.op(OpKind::Sigmoid, {gate[1]});
+              V cg = g.op(OpKind::Tanh, {gate[2]}), og = g.op(OpKind::Sigmoid, {gate[3]});
+              V c2 = g.op(OpKind::Add, {g.op(OpKind::Mul, {fg, g.in(3)}), g.op(OpKind::Mul, {ig, cg})});
+              return std::vector<V>{g.op(OpKind::Mul, {og, g.op(OpKind::Tanh, {c2})}), c2};
+            }, 1e-5, 1e-5);
+    }
+  }
+}
+
+TEST(FusedProduct, BroadcastReducedAndParallel) {
+  Tensor a1 = random_tensor({1, 6}, kFloat), b = random_tensor({6, 9}, kFloat);
+  Tensor x = random_tensor({3, 5, 9}, kFloat);
+  check("a [1, 9] product broadcast over [3, 5, 9]", {a1, b, x}, [](GroupBuilder& g) {
+    return std::vector<V>{g.op(OpKind::Mul, {g.op(OpKind::Mm, {g.in(0), g.in(1)}), g.in(2)})};
+  }, 1e-5, 1e-5);
+  Tensor a = random_tensor({5, 6}, kFloat), b1 = random_tensor({6, 1}, kFloat);
+  Tensor y = random_tensor({5, 4}, kFloat);
+  check("a [5, 1] product broadcast over [5, 4]", {a, b1, y}, [](GroupBuilder& g) {
+    return std::vector<V>{g.op(OpKind::Sub, {g.in(2), g.op(OpKind::Mm, {g.in(0), g.in(1)})})};
+  }, 1e-5, 1e-5);
+  for (int64_t d : {0, 1}) {
+    Tensor p = random_tensor({7, 11}, kDouble), q = random_tensor({11, 37}, kDouble);
+    check(fmt::format("sum over dim {} of a product", d), {p, q}, [d](GroupBuilder& g) {
+      V m = g.op(OpKind::Mul, {g.op(OpKind::Mm, {g.in(0), g.in(1)}), IValue(2.0)});
+      return std::vector<V>{g.op(OpKind::Sum, {m, IValue(L{d}), IValue(false)})};
+    }, 1e-12, 1e-12);
+  }
+  // Column blocks over the pool's threads, rows of a block on one thread.
+  const int threads = get_num_threads();
+  for (int t : {1, 2, 3}) {
+    set_num_threads(t);
+    Tensor pa = random_tensor({64, 128}, kFloat), pb = random_tensor({128, 300}, kFloat);
+    check(fmt::format("[64, 128] x [128, 300] on {} thread(s)", t), {pa, pb}, [](GroupBuilder& g) {
+      return std::vector<V>{g.op(OpKind::Tanh, {g.op(OpKind::Mm, {g.in(0), g.in(1)})})};
+    }, 1e-5, 1e-5);
+  }
+  set_num_threads(threads);
+}
+
 TEST(FusedKernel, ProgramsOutsideTheLoweringAreRefused) {
   Tensor h = random_tensor({4}, kHalf);
   Built bt = build({h}, [](GroupBuilder& g) {
@@ -448,6 +545,18 @@ TEST(FusedKernel, ProgramsOutsideTheLoweringAreRefused) {
   });
   EXPECT_FALSE(codegen::llvm::lower_group(*bt2.group, &why).has_value());
   EXPECT_NE(why.find("remainder"), std::string::npos) << why;
+  Tensor li = random_tensor({3, 3}, kLong, -3, 3);
+  Built bt3 = build({li, li}, [](GroupBuilder& g) {
+    return std::vector<V>{g.op(OpKind::Neg, {g.op(OpKind::Mm, {g.in(0), g.in(1)})})};
+  });
+  EXPECT_FALSE(codegen::llvm::lower_group(*bt3.group, &why).has_value());
+  EXPECT_NE(why.find("mm gives dtype int64"), std::string::npos) << why;
+  Tensor f = random_tensor({3, 3}, kFloat);
+  Built bt4 = build({f, f}, [](GroupBuilder& g) {
+    return std::vector<V>{g.op(OpKind::Mm, {g.op(OpKind::Exp, {g.in(0)}), g.in(1)})};
+  });
+  EXPECT_FALSE(codegen::llvm::lower_group(*bt4.group, &why).has_value());
+  EXPECT_NE(why.find("not a 2-D matrix of the group's inputs"), std::string::npos) << why;
 }
 
 }  // namespace

@@ -264,7 +264,25 @@ class Generator {
       if (chance(0.5)) b.op(OpKind::Rand, {Shape{3}, kFloat, Device(kCPU)});  // unused
       add(b.op(OpKind::Add, {b.op(OpKind::Mul, {x, r1}), r2}), {xi.shape, xi.dtype, true});
     } else if (c < 76) {  // a library call between fused code
-      if (xi.shape.size() == 2 && chance(0.5)) {
+      if (xi.shape.size() == 2 && (xi.dtype == kFloat || xi.dtype == kDouble) && chance(0.3)) {
+        // LSTM-like gates: addmm(bias, y, w^T) read through four column slices by elementwise
+        // ops (the products pass splits it into four products fusion computes in the kernel).
+        ir::Value* y = elementwise_on(b, x);
+        const int64_t h = pick(1, 5), in = xi.shape[1];
+        // (w^T as a constant: a permute of a constant would fold into a contiguous copy, and
+        // the product before and after would round differently for the layout alone.)
+        ir::Value* wt = b.constant(testing::random_tensor({in, 4 * h}, xi.dtype));
+        ir::Value* bias = b.constant(testing::random_tensor({4 * h}, xi.dtype));
+        ir::Value* gates = b.op(OpKind::Addmm, {bias, y, wt, 1.0, chance(0.5) ? 1.0 : 0.5});
+        Values g;
+        for (int64_t q = 0; q < 4; ++q) {
+          ir::Value* s4 = b.op(OpKind::Slice, {gates, 1, q * h, (q + 1) * h, 1});
+          g.push_back(b.op(q == 2 ? OpKind::Tanh : OpKind::Sigmoid, {s4}));
+        }
+        ir::Value* cell = b.op(OpKind::Add, {b.op(OpKind::Mul, {g[0], g[2]}), g[1]});
+        add(b.op(OpKind::Mul, {g[3], b.op(OpKind::Tanh, {cell})}),
+            {Shape{xi.shape[0], h}, xi.dtype, true});
+      } else if (xi.shape.size() == 2 && chance(0.5)) {
         // One product per row sharing the right operand, each through the same elementwise
         // op, concatenated back (batch_mm merges the products and pushes the cat through).
         ir::Value* y = elementwise_on(b, x);
@@ -509,13 +527,14 @@ TEST(PassesRandom, PipelineKeepsResults) {
              << g;
     }
     ASSERT_EQ(got.size(), expected.size());
-    // Every pass is exact except batch_mm and conv: a merged product is one oneDNN call of
-    // another size, and a convolution sums in another order than the product it replaces; both
-    // may round differently (FMA contraction, blocking), within an ulp or two per product.
-    // Graphs they changed are compared with a float tolerance.
+    // Every pass is exact except batch_mm, conv and products: a merged or split product is one
+    // oneDNN call of another size, and a convolution sums in another order than the product it
+    // replaces; they may round differently (FMA contraction, blocking), within an ulp or two
+    // per product. Graphs they changed are compared with a float tolerance.
     bool batched = false;
     for (const auto& e : stats.passes)
-      batched = batched || ((e.name == "batch_mm" || e.name == "conv") && e.changed);
+      batched = batched || ((e.name == "batch_mm" || e.name == "conv" || e.name == "products") &&
+                            e.changed);
     for (size_t k = 0; k < got.size(); ++k)
       ASSERT_TRUE(batched && got[k].is_tensor() && expected[k].is_tensor()
                       ? testing::close(got[k].toTensor(), expected[k].toTensor(), 1e-4, 1e-5)

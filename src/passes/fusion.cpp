@@ -58,6 +58,19 @@ bool is_elementwise(const Node* n) {
          !info->has(ops::kRandom) && n->num_outputs() == 1 && fusible_args(n);
 }
 
+// A small float matrix product (mm of 2-D operands of its dtype, at most max_macs
+// multiply-adds): code generation computes it at each point of the group that reads it.
+bool is_product(const Node* n, int64_t max_macs) {
+  if (!n->kind().is_op() || n->kind().op() != OpKind::Mm || !fusible_args(n)) return false;
+  const auto dt = n->output()->type().tensor().dtype;
+  if (*dt != kFloat && *dt != kDouble) return false;
+  const auto a = fusible_shape(n->input(0)->type()), b = fusible_shape(n->input(1)->type());
+  if (a->size() != 2 || b->size() != 2 || n->input(0)->type().tensor().dtype != dt ||
+      n->input(1)->type().tensor().dtype != dt)
+    return false;
+  return (*a)[0] * (*a)[1] * (*b)[1] <= max_macs;
+}
+
 // A reduction of the group's kind: a kFusible row of the Reduce family (not argmax/argmin).
 bool is_reduction(const Node* n) {
   const ops::OpInfo* info = op_info_of(n);
@@ -159,7 +172,7 @@ class BlockFuser {
   // Compute nodes that may join a group of this iteration shape and reduced dims.
   bool compatible(Node* n) const {
     if (n->owning_block() != b_ || n == b_->return_node()) return false;
-    if (is_elementwise(n)) return *fusible_shape(n->output()->type()) == iter_;
+    if (is_elementwise(n) || product(n)) return *fusible_shape(n->output()->type()) == iter_;
     if (!is_reduction(n) || *fusible_shape(n->input(0)->type()) != iter_) return false;
     const auto d = reduced_dims(n);
     return d && (!dims_ || *d == *dims_);
@@ -208,7 +221,8 @@ class BlockFuser {
         if (!v->type().is_tensor()) continue;
         const Node* p = v->node();
         if (inside(p)) {
-          if (is_reduction(p)) return false;  // reduction results only leave the group
+          // Reduction results only leave the group; products read the group's inputs.
+          if (is_reduction(p) || product(n)) return false;
           continue;
         }
         Value* root = chain_root(v);
@@ -223,6 +237,8 @@ class BlockFuser {
       if (!visit(n)) return false;
     return static_cast<int64_t>(inputs.size()) <= options_.max_inputs;
   }
+
+  bool product(const Node* n) const { return is_product(n, options_.max_product_macs); }
 
   bool try_add(Node* candidate) {
     std::unordered_set<Node*> t = {candidate};
@@ -242,7 +258,8 @@ class BlockFuser {
         for (Value* v : m->inputs()) {
           if (!v->type().is_tensor()) continue;
           Node* p = chain_root(v)->node();
-          if (members_.count(p) || !pos_.count(p) || !compatible(p) || !is_elementwise(p)) continue;
+          if (members_.count(p) || !pos_.count(p) || !compatible(p)) continue;
+          if (!is_elementwise(p) && !product(p)) continue;
           again |= try_add(p);
         }
         // Consumers that run before the seed: reductions of the group's values and elementwise

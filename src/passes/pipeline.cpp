@@ -12,6 +12,7 @@
 #include "kiln/passes/fusion.h"
 #include "kiln/passes/inlining.h"
 #include "kiln/passes/loop_unrolling.h"
+#include "kiln/passes/products.h"
 #include "kiln/passes/shape_propagation.h"
 
 namespace kiln::passes {
@@ -31,6 +32,8 @@ const std::vector<PassInfo>& registered_passes() {
        batch_matmuls},
       {"conv", "im2col products into conv2d; per-channel adds into its bias",
        recognize_convolutions},
+      {"products", "small products read by elementwise ops: bias, slices and layout split off",
+       [](ir::Graph& g) { return split_products(g); }},
       {"fuse", "group elementwise ops and their reductions into fusion_group nodes",
        [](ir::Graph& g) { return create_fusion_groups(g); }},
   };
@@ -62,6 +65,7 @@ const std::vector<std::string>& default_pipeline() {
       "dce",           // the products and cats it replaced
       "conv",          // the merged im2col product is a convolution
       "dce",           // the products and unbiased convolutions it replaced
+      "products",      // small products fed to elementwise ops: computed in their kernels
       "fuse",          // last: group what is left into kernels
       "dce",           // views left outside groups
   };

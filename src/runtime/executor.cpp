@@ -275,9 +275,13 @@ struct Lowerer {
       spec.access = codegen::llvm::access_for(spec.program, args);
       spec.streaming = codegen::llvm::streams(spec.program, args);
     } else {
-      // Without examples assume contiguous operands.
-      const size_t nops = spec.program.outputs.size() + spec.program.inputs.size();
-      spec.access.assign(nops, codegen::llvm::Access::Contiguous);
+      // Without examples assume contiguous operands, and products' operands as the products
+      // pass lays them out: A [M, K] constant along a row of the result, B [K, N] contiguous.
+      const size_t nout = spec.program.outputs.size();
+      spec.access.assign(nout + spec.program.inputs.size(), codegen::llvm::Access::Contiguous);
+      const std::vector<int> roles = spec.program.dot_roles();
+      for (size_t i = 0; i < roles.size(); ++i)
+        if (roles[i] == 1) spec.access[nout + i] = codegen::llvm::Access::Broadcast;
     }
     ++stats.fused_kernels;
     if (!(options.autotune && have_examples)) {
@@ -794,12 +798,16 @@ std::string Executor::describe() const {
   for (const Plan::Step& st : plan_->steps) {
     switch (st.kind) {
       case Plan::Step::Kind::Kernel: {
-        int nops = 0;
-        for (const auto& in : st.lowering->program.instrs)
-          nops += in.kind == codegen::llvm::KernelProgram::Instr::Kind::Op;
+        using Kind = codegen::llvm::KernelProgram::Instr::Kind;
+        int nops = 0, dots = 0;
+        for (const auto& in : st.lowering->program.instrs) {
+          nops += in.kind == Kind::Op;
+          dots += in.kind == Kind::Dot;
+        }
         int reds = 0;
         for (const auto& o : st.lowering->program.outputs) reds += o.reduce.has_value();
-        s += fmt::format("  kernel #{}: {} elementwise ops{} over {} -> {} output(s)\n", k++, nops,
+        s += fmt::format("  kernel #{}: {} elementwise ops{}{} over {} -> {} output(s)\n", k++,
+                         nops, dots ? fmt::format(" + {} product(s)", dots) : "",
                          reds ? fmt::format(" + {} reduction(s)", reds) : "",
                          shape_str(st.lowering->shape), st.out.size());
         break;

@@ -13,12 +13,17 @@ namespace kiln::passes {
 /// Default limits of a fusion group.
 inline constexpr int64_t kMaxGroupNodes = 64;
 inline constexpr int64_t kMaxGroupInputs = 16;
+/// Matrix products of at most this many multiply-adds are computed inside the kernel that
+/// reads them (see docs/ir.md "Fusion groups"); larger ones stay library calls.
+inline constexpr int64_t kMaxFusedProductMacs = int64_t{1} << 19;
 
 struct FusionOptions {
   /// Compute nodes (elementwise ops and reductions; not constants or views) per group.
   int64_t max_nodes = kMaxGroupNodes;
   /// Tensor inputs per group.
   int64_t max_inputs = kMaxGroupInputs;
+  /// The largest mm (M * N * K) a group may compute; 0: none.
+  int64_t max_product_macs = kMaxFusedProductMacs;
 };
 
 /// Replaces maximal sets of fusible nodes of each block (the top block and the blocks of `if`

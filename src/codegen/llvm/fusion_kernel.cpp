@@ -15,6 +15,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <map>
 
 #include "codegen/llvm/emit_ops.h"
 #include "codegen/llvm/value_range.h"
@@ -53,6 +54,9 @@ std::string KernelProgram::str() const {
         for (int a : in.args) s += fmt::format(" %{}", a);
         s += "\n";
         break;
+      case Instr::Kind::Dot:
+        s += fmt::format("dot[{}] %{} %{}\n", in.ivalue, in.args[0], in.args[1]);
+        break;
     }
   }
   for (const Output& o : outputs)
@@ -65,6 +69,16 @@ bool KernelProgram::has_reductions() const {
   for (const Output& o : outputs)
     if (o.reduce) return true;
   return false;
+}
+
+std::vector<int> KernelProgram::dot_roles() const {
+  std::vector<int> role(inputs.size(), 0);
+  for (const Instr& in : instrs)
+    if (in.kind == Instr::Kind::Dot) {
+      role[instrs[in.args[0]].input] = 1;
+      role[instrs[in.args[1]].input] = 2;
+    }
+  return role;
 }
 
 std::string KernelSpec::key() const {
@@ -123,7 +137,9 @@ struct Promotion {
 struct Builder {
   KernelProgram prog;
   std::unordered_map<const ir::Value*, int> instr_of;
-  std::unordered_map<const ir::Value*, int> input_of;  // view value -> program input
+  // Per program input, the (view) value it loads; Dot operands have inputs of their own.
+  std::vector<std::pair<const ir::Value*, int>> input_of;
+  std::map<std::pair<const ir::Value*, int>, int> operand_of;  // (value, 0: A / 1: B) -> load
   std::string why;
 
   bool fail(std::string w) {
@@ -176,18 +192,53 @@ struct Builder {
       return std::nullopt;
     }
     // Inputs and views of inputs are loads (the launcher applies the views).
-    const ir::Node* n = v->node();
-    if (v->is_block_input() || (n->kind().is_op() && ops::op_info(n->kind().op()).is_view())) {
-      Instr in;
-      in.kind = Instr::Kind::Load;
-      in.input = static_cast<int>(prog.inputs.size());
-      in.dtype = dt;
-      prog.inputs.push_back(dt);
-      input_of[v] = in.input;
-      return instr_of[v] = add(in);
-    }
+    if (is_loaded(v)) return instr_of[v] = load(v, dt);
     fail(fmt::format("%{} is used before it is computed", v->id()));
     return std::nullopt;
+  }
+
+  static bool is_loaded(const ir::Value* v) {
+    const ir::Node* n = v->node();
+    return v->is_block_input() || (n->kind().is_op() && ops::op_info(n->kind().op()).is_view());
+  }
+
+  int load(const ir::Value* v, ScalarType dt) {
+    Instr in;
+    in.kind = Instr::Kind::Load;
+    in.input = static_cast<int>(prog.inputs.size());
+    in.dtype = dt;
+    prog.inputs.push_back(dt);
+    input_of.emplace_back(v, in.input);
+    return add(in);
+  }
+
+  // mm(A, B) of two loaded float matrices of its dtype: a Dot over fresh loads of each.
+  bool product(const ir::Node* n) {
+    const ScalarType out = *n->output()->type().tensor().dtype;
+    if (out != kFloat && out != kDouble) return fail(fmt::format("mm gives dtype {}", dtype_name(out)));
+    int args[2];
+    int64_t depth = -1;
+    for (int i = 0; i < 2; ++i) {
+      const ir::Value* v = n->input(i);
+      const ir::TensorType& t = v->type().tensor();
+      const auto sizes = t.static_sizes();
+      if (!is_loaded(v) || t.dtype != out || !sizes || sizes->size() != 2)
+        return fail("an mm operand that is not a 2-D matrix of the group's inputs");
+      depth = i == 0 ? (*sizes)[1] : depth;
+      if (i == 1 && (*sizes)[0] != depth) return fail("mm operands of different depths");
+      // Products of one operand in one role share its load (the gates of an LSTM: one A).
+      auto it = operand_of.find({v, i});
+      args[i] = it != operand_of.end() ? it->second : (operand_of[{v, i}] = load(v, out));
+    }
+    Instr in;
+    in.kind = Instr::Kind::Dot;
+    in.op = OpKind::Mm;
+    in.args = {args[0], args[1]};
+    in.ivalue = depth;
+    in.dtype = out;
+    in.compute = out;
+    instr_of[n->output()] = add(in);
+    return true;
   }
 
   bool elementwise(const ir::Node* n) {
@@ -289,6 +340,10 @@ std::optional<KernelProgram> build_program(const ir::Node& group, std::string* w
       if (!b.reduction(n, &reds)) return failed();
       continue;
     }
+    if (n->kind().op() == OpKind::Mm) {
+      if (!b.product(n)) return failed();
+      continue;
+    }
     if (!info.is_elementwise() || !info.has(ops::kFusible)) {
       b.fail(fmt::format("{} is not an elementwise op", info.name));
       return failed();
@@ -383,10 +438,11 @@ std::optional<GroupLowering> lower_group(const ir::Node& group, std::string* why
       shape = broadcast(shape, *s);
     }
   }
+  const std::vector<int> roles = g.program.dot_roles();
   for (const auto& [v, k] : b.input_of) {
     auto s = static_sizes(v);
     if (!s) return fail("an input of unknown sizes");
-    shape = broadcast(shape, *s);
+    if (roles[k] == 0) shape = broadcast(shape, *s);  // products' operands are matrices
   }
   g.shape = shape;
   if (reduced) g.reduce_dims = *reduced;
@@ -532,15 +588,25 @@ Val combine(ops::OpKind k, ScalarType acc_t, const Val& acc, const Val& v) {
 
 // The program's values at one point (scalar) or one vector of points.
 // `known`: value_ranges(p), which picks the math library's bounded forms.
+// The program's values at one point: loads per input, and the Dot instructions' results
+// (computed first, by emit_dots) at their instruction index.
 std::vector<Val> emit_program(const KernelProgram& p, const std::vector<Interval>& known,
-                              const std::vector<Val>& loads, ll::IRBuilderBase& b) {
+                              const std::vector<Val>& loads, const std::vector<Val>& dots,
+                              ll::IRBuilderBase& b) {
   std::vector<Val> v(p.instrs.size());
-  const int lanes = loads.empty() ? 1 : loads[0].lanes();
+  int lanes = 0;  // of the first value given (products' operands have none)
+  for (const std::vector<Val>* vals : {&loads, &dots})
+    for (const Val& x : *vals)
+      if (lanes == 0 && !x.is_literal()) lanes = x.lanes();
+  lanes = std::max(lanes, 1);
   for (size_t i = 0; i < p.instrs.size(); ++i) {
     const Instr& in = p.instrs[i];
     switch (in.kind) {
       case Instr::Kind::Load:
         v[i] = loads[in.input];
+        break;
+      case Instr::Kind::Dot:
+        v[i] = dots[i];
         break;
       case Instr::Kind::Const: {
         ll::Type* t = widen(value_type(b.getContext(), in.dtype), lanes);
@@ -624,10 +690,16 @@ int default_lanes(const KernelProgram& p) {
   for (ScalarType t : p.inputs) widest = std::max<int>(widest, static_cast<int>(element_size(t)));
   for (const auto& out : p.outputs)
     widest = std::max<int>(widest, static_cast<int>(element_size(out.reduce ? out.acc : out.dtype)));
-  for (const Instr& in : p.instrs)
+  int ndots = 0;
+  for (const Instr& in : p.instrs) {
     if (in.kind == Instr::Kind::Op)
       widest = std::max<int>(widest, static_cast<int>(element_size(in.compute)));
-  return std::max(1, 4 * Jit::get().target().lanes(widest));
+    ndots += in.kind == Instr::Kind::Dot;
+  }
+  // Products keep one accumulator per Dot across their k loop: about eight registers of them
+  // in all (two FMA pipes of latency four), at most four per Dot.
+  const int per_op = ndots ? std::clamp(8 / ndots, 1, 4) : 4;
+  return std::max(1, per_op * Jit::get().target().lanes(widest));
 }
 
 }  // namespace
@@ -665,6 +737,22 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
     st[k] = storage_type(ctx, dt[k]);
     vt[k] = value_type(ctx, dt[k]);
   }
+  // The products' operands and their k strides (after the operands' strides, in order).
+  std::vector<int> dot_ids;
+  for (size_t i = 0; i < p.instrs.size(); ++i)
+    if (p.instrs[i].kind == Instr::Kind::Dot) dot_ids.push_back(static_cast<int>(i));
+  std::vector<bool> dot_operand(nops, false);
+  std::vector<ll::Value*> k_stride(nops, nullptr);
+  {
+    const std::vector<int> roles = p.dot_roles();
+    int64_t at = nops;
+    for (size_t i = 0; i < roles.size(); ++i) {
+      const int k = ops_.n_store + ops_.n_acc + static_cast<int>(i);
+      if (!roles[i]) continue;
+      dot_operand[k] = true;
+      k_stride[k] = b.CreateLoad(i64, b.CreateConstGEP1_64(i64, fn->getArg(1), at++));
+    }
+  }
   // Loads of operand k at address addr, as values (bool bytes become masks).
   auto load = [&](int k, ll::Value* addr, int w, ll::Value* mask) -> Val {
     ll::Type* t = widen(st[k], w);
@@ -697,6 +785,62 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
   const int first_in = ops_.n_store + ops_.n_acc;
   const std::vector<Interval> known = value_ranges(p);
 
+  // The Dot results at the current point, `w` lanes wide: one loop over k per depth, all dots
+  // of that depth accumulating side by side; operand_at(operand, k stride, k) loads an operand
+  // at k (splat to w lanes where it does not move along the loop).
+  using OperandAt = std::function<Val(int, ll::Value*, ll::Value*)>;
+  auto emit_dots = [&](int w, const OperandAt& operand_at) {
+    std::vector<Val> out(p.instrs.size());
+    std::vector<int64_t> depths;
+    for (int id : dot_ids)
+      if (std::find(depths.begin(), depths.end(), p.instrs[id].ivalue) == depths.end())
+        depths.push_back(p.instrs[id].ivalue);
+    for (int64_t depth : depths) {
+      std::vector<size_t> mine;  // ordinals into dot_ids
+      for (size_t d = 0; d < dot_ids.size(); ++d)
+        if (p.instrs[dot_ids[d]].ivalue == depth) mine.push_back(d);
+      auto zero = [&](size_t d) {
+        return ll::Constant::getNullValue(widen(value_type(ctx, p.instrs[dot_ids[d]].dtype), w));
+      };
+      if (depth == 0) {
+        for (size_t d : mine) out[dot_ids[d]] = Val(zero(d), b);
+        continue;
+      }
+      ll::BasicBlock* pre = b.GetInsertBlock();
+      auto* body = ll::BasicBlock::Create(ctx, "dot.body", fn);
+      auto* done = ll::BasicBlock::Create(ctx, "dot.done", fn);
+      b.CreateBr(body);
+      b.SetInsertPoint(body);
+      ll::PHINode* kk = b.CreatePHI(i64, 2, "k");
+      kk->addIncoming(b.getInt64(0), pre);
+      std::vector<ll::PHINode*> acc;
+      std::vector<ll::Value*> next;
+      for (size_t d : mine) {
+        acc.push_back(b.CreatePHI(zero(d)->getType(), 2, "dot.acc"));
+        acc.back()->addIncoming(zero(d), pre);
+      }
+      for (size_t j = 0; j < mine.size(); ++j) {
+        const Instr& in = p.instrs[dot_ids[mine[j]]];
+        const int ka = first_in + p.instrs[in.args[0]].input;
+        const int kb = first_in + p.instrs[in.args[1]].input;
+        ll::Value* x = operand_at(ka, k_stride[ka], kk).value();
+        ll::Value* y = operand_at(kb, k_stride[kb], kk).value();
+        next.push_back(b.CreateIntrinsic(ll::Intrinsic::fma, {acc[j]->getType()}, {x, y, acc[j]}));
+      }
+      ll::Value* kn = b.CreateAdd(kk, b.getInt64(1), "k.next", true, true);
+      kk->addIncoming(kn, body);
+      for (size_t j = 0; j < mine.size(); ++j) acc[j]->addIncoming(next[j], body);
+      b.CreateCondBr(b.CreateICmpSLT(kn, b.getInt64(depth)), body, done);
+      b.SetInsertPoint(done);
+      for (size_t j = 0; j < mine.size(); ++j) out[dot_ids[mine[j]]] = Val(next[j], b);
+    }
+    return out;
+  };
+  // Byte address base + off (+ k * k_stride).
+  auto at_k = [&](ll::Value* addr, ll::Value* ks, ll::Value* kk) {
+    return b.CreateGEP(b.getInt8Ty(), addr, b.CreateMul(kk, ks));
+  };
+
   // ---- the scalar strided loop (any layout) ------------------------------------------------
   // `fallback`: the loop only runs when a launch's strides differ from the spec's (the spec's
   // operands are contiguous or broadcast): LLVM's loop vectoriser and unroller skip it, which
@@ -714,9 +858,14 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
     auto addr = [&](int k) {
       return b.CreateGEP(b.getInt8Ty(), base[k], b.CreateMul(j, stride[k]));
     };
+    // The products first: the other loads would be live (spilled) across their loop.
+    const std::vector<Val> dots = emit_dots(1, [&](int k, ll::Value* ks, ll::Value* kk) {
+      return load(k, at_k(addr(k), ks, kk), 1, nullptr);
+    });
     std::vector<Val> loads;
-    for (int k = first_in; k < nops; ++k) loads.push_back(load(k, addr(k), 1, nullptr));
-    std::vector<Val> v = emit_program(p, known, loads, b);
+    for (int k = first_in; k < nops; ++k)
+      loads.push_back(dot_operand[k] ? Val() : load(k, addr(k), 1, nullptr));
+    std::vector<Val> v = emit_program(p, known, loads, dots, b);
     for (int s = 0; s < ops_.n_store; ++s)
       store(s, v[p.outputs[ops_.store_out[s]].instr], addr(s), nullptr);
     for (int a = 0; a < ops_.n_acc; ++a) {
@@ -784,7 +933,7 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
   // Broadcast inputs: loaded once, splat. Reductions into one slot keep vector accumulators.
   std::vector<Val> splats(nops);
   for (int k = first_in; k < nops; ++k)
-    if (spec.access[k] == Access::Broadcast) {
+    if (spec.access[k] == Access::Broadcast && !dot_operand[k]) {
       Val s = load(k, base[k], 1, nullptr);
       splats[k] = Val(b.CreateVectorSplat(lanes, s.value()), b);
     }
@@ -804,12 +953,20 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
   // where `nontemporal`.
   auto vector_step = [&](ll::Value* at, ll::Value* mask, std::vector<Val>& accs,
                          bool nontemporal) {
+    // The products first: the other loads would be live (spilled) across their loop.
+    const std::vector<Val> dots = emit_dots(lanes, [&](int k, ll::Value* ks, ll::Value* kk) {
+      if (spec.access[k] == Access::Broadcast) {
+        Val x = load(k, at_k(base[k], ks, kk), 1, nullptr);
+        return Val(b.CreateVectorSplat(lanes, x.value()), b);
+      }
+      return load(k, at_k(b.CreateGEP(st[k], base[k], at), ks, kk), lanes, mask);
+    });
     std::vector<Val> loads;
     for (int k = first_in; k < nops; ++k)
-      loads.push_back(spec.access[k] == Access::Broadcast
-                          ? splats[k]
-                          : load(k, b.CreateGEP(st[k], base[k], at), lanes, mask));
-    std::vector<Val> v = emit_program(p, known, loads, b);
+      loads.push_back(dot_operand[k]                       ? Val()
+                      : spec.access[k] == Access::Broadcast ? splats[k]
+                                                            : load(k, b.CreateGEP(st[k], base[k], at), lanes, mask));
+    std::vector<Val> v = emit_program(p, known, loads, dots, b);
     for (int s = 0; s < ops_.n_store; ++s)
       store(s, v[p.outputs[ops_.store_out[s]].instr], b.CreateGEP(st[s], base[s], at), mask,
             nontemporal);
@@ -991,6 +1148,27 @@ std::vector<int64_t> strides_in(const Tensor& t, IntArrayRef shape) {
 
 using Layout = LaunchLayout;
 
+// The share of the L1 data cache a block of B's columns may take (see inner_block).
+constexpr int64_t kDotBlockBytes = 16 << 10;
+
+// Byte strides over shape of a product's operand m (role 1: A [M, K], role 2: B [K, N]) at
+// each point of the product's [M, N] result broadcast to shape: A moves with the rows, B with
+// the columns (their k strides go to the layout's tail).
+std::vector<int64_t> dot_operand_strides(const Tensor& m, IntArrayRef shape, int role) {
+  const int64_t nd = static_cast<int64_t>(shape.size());
+  KILN_CHECK(m.dim() == 2 && nd >= 2, "[codegen] fused product: got a {}-D operand, expected a matrix",
+             m.dim());
+  std::vector<int64_t> out(nd, 0);
+  const int64_t d = role == 1 ? 0 : 1;         // the operand's dim that is the result's
+  const int64_t od = nd - 2 + d;               // the result's dim in shape
+  const int64_t size = m.size(d);
+  KILN_CHECK(size == shape[od] || size == 1,
+             "[codegen] fused product: an operand of sizes {} does not broadcast to {}",
+             m.sizes(), shape);
+  out[od] = (size == 1 && shape[od] != 1) ? 0 : m.stride(d) * m.element_size();
+  return out;
+}
+
 Layout coalesce(IntArrayRef shape, const std::vector<std::vector<int64_t>>& st,
                 const std::vector<bool>& reduced_dim) {
   Layout l;
@@ -1099,8 +1277,31 @@ Prepared prepare(const KernelProgram& p, const LaunchArgs& a, bool allocate) {
     st.push_back(cs);
     pr.accs.push_back(acc);
   }
-  for (const Tensor& t : a.inputs) st.push_back(strides_in(t, shape));
+  const std::vector<int> roles = p.dot_roles();
+  for (size_t i = 0; i < a.inputs.size(); ++i)
+    st.push_back(roles[i] ? dot_operand_strides(a.inputs[i], shape, roles[i])
+                          : strides_in(a.inputs[i], shape));
   pr.layout = coalesce(shape, st, reduced);
+  for (const Instr& in : p.instrs) {
+    if (in.kind != Instr::Kind::Dot) continue;
+    const Tensor& ma = a.inputs[p.instrs[in.args[0]].input];
+    const Tensor& mb = a.inputs[p.instrs[in.args[1]].input];
+    KILN_CHECK(ma.size(1) == in.ivalue && mb.size(0) == in.ivalue,
+               "[codegen] fused product: got operands {} and {}, expected depth {}", ma.sizes(),
+               mb.sizes(), in.ivalue);
+  }
+  int64_t col_bytes = 0;  // of the B operands, per column of the result
+  for (size_t i = 0; i < a.inputs.size(); ++i)
+    if (roles[i]) {
+      const Tensor& m = a.inputs[i];
+      pr.layout.k_strides.push_back(m.stride(roles[i] == 1 ? 1 : 0) * m.element_size());
+      if (roles[i] == 2) col_bytes += m.size(0) * m.element_size();
+    }
+  // Rows of a product re-read all of B: run them block of columns by block of columns, each
+  // block's slice of B small enough to stay in the L1 cache across the rows.
+  if (col_bytes > 0) pr.layout.inner_block = std::max<int64_t>(16, kDotBlockBytes / col_bytes);
+  for (const Instr& in : p.instrs)
+    if (in.kind == Instr::Kind::Dot) pr.layout.work_per_point += in.ivalue;
   if (allocate) {
     for (const Tensor& t : pr.stores) pr.base.push_back(static_cast<char*>(t.data_ptr()));
     for (const Tensor& t : pr.accs) pr.base.push_back(static_cast<char*>(t.data_ptr()));
@@ -1139,9 +1340,11 @@ namespace {
 // dims (or one long kept row) into tasks of about `grain` elements.
 void run_layout(FusedFn fn, const Layout& l, const std::vector<char*>& base, int64_t grain) {
   const int nops = static_cast<int>(base.size());
-  const int64_t kGrain = std::max<int64_t>(1, grain);
+  // grain counts points of work; a product's point is K multiply-adds.
+  const int64_t kGrain = std::max<int64_t>(1, grain / l.work_per_point);
   if (l.sizes.empty()) {
     std::vector<int64_t> zero(nops, 0);
+    zero.insert(zero.end(), l.k_strides.begin(), l.k_strides.end());
     fn(const_cast<char**>(base.data()), zero.data(), 1);
     return;
   }
@@ -1162,6 +1365,7 @@ void run_layout(FusedFn fn, const Layout& l, const std::vector<char*>& base, int
   std::vector<int64_t>& red = outer.red;
   inner_st.resize(nops);
   for (int k = 0; k < nops; ++k) inner_st[k] = l.strides[k].back();
+  inner_st.insert(inner_st.end(), l.k_strides.begin(), l.k_strides.end());
   // Outer dims: tasks split only the kept ones (no two tasks share an accumulator).
   kept.clear();
   red.clear();
@@ -1197,7 +1401,17 @@ void run_layout(FusedFn fn, const Layout& l, const std::vector<char*>& base, int
     }
   };
   const bool inner_kept = !l.reduced.back();
-  if (tasks == 1 && inner_kept && inner * red_rows > kGrain) {
+  if (l.inner_block > 0 && inner_kept && inner > l.inner_block) {
+    // Products: threads take blocks of columns (each reads its share of B), every row of a
+    // block before the next block.
+    const int64_t block = l.inner_block, nblocks = (inner + block - 1) / block;
+    const int64_t per_block = block * tasks * red_rows;
+    parallel_for(0, nblocks, std::max<int64_t>(1, kGrain / per_block), [&](int64_t b0, int64_t b1) {
+      for (int64_t bi = b0; bi < b1; ++bi)
+        for (int64_t t = 0; t < tasks; ++t)
+          run_rows(t, bi * block, std::min(inner, (bi + 1) * block));
+    });
+  } else if (tasks == 1 && inner_kept && inner * red_rows > kGrain) {
     // One kept row: split the inner (kept) dim into chunks.
     const int64_t chunk_grain = std::max<int64_t>(64, kGrain / std::max<int64_t>(1, red_rows));
     parallel_for(0, inner, chunk_grain, [&](int64_t lo, int64_t hi) { run_rows(0, lo, hi); });

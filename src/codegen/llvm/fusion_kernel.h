@@ -22,12 +22,16 @@ namespace kiln::codegen::llvm {
 /// The computation of a fusion group, as straight-line instructions over loaded operands.
 struct KernelProgram {
   struct Instr {
-    enum class Kind : uint8_t { Load, Const, Op } kind = Kind::Op;
+    /// Dot: the matrix product of two loaded operands at the current point, sum over k of
+    /// A[m, k] * B[k, n] (fused multiply-adds in order of k, in dtype): the product's [M, N]
+    /// result broadcasts to the iteration shape; its operands (args, both loads, used by
+    /// nothing else) are the [M, K] and [K, N] matrices.
+    enum class Kind : uint8_t { Load, Const, Op, Dot } kind = Kind::Op;
     ops::OpKind op = ops::OpKind::Copy;  // Op: the primitive (elementwise rows only)
-    std::vector<int> args;               // Op: operand instructions
+    std::vector<int> args;               // Op: operand instructions; Dot: the loads of A, B
     int input = -1;                      // Load: index into inputs
     double fvalue = 0;                   // Const: the number (as written)
-    int64_t ivalue = 0;
+    int64_t ivalue = 0;                  // Const: the integer; Dot: K
     bool is_float_const = false;
     bool is_bool_const = false;
     ScalarType dtype = kFloat;    // the value's dtype
@@ -47,6 +51,8 @@ struct KernelProgram {
   /// A canonical text of the program (the kernel cache keys on it).
   std::string str() const;
   bool has_reductions() const;
+  /// Per input: 0, or 1 / 2 where it is the A / B operand of a Dot.
+  std::vector<int> dot_roles() const;
 };
 
 /// How the kernel's innermost loop reads one operand, fixed when it is compiled: contiguous,
@@ -72,14 +78,15 @@ inline constexpr int64_t kStreamingBytes = int64_t{16} << 20;
 
 /// The kernel ABI: ptrs/strides per operand in the order [elementwise outputs, reduction
 /// accumulators, inputs]; byte strides of the innermost loop; n iterations. Accumulators are
-/// read-modify-written (stride 0: the loop reduces into one slot).
+/// read-modify-written (stride 0: the loop reduces into one slot). After the operands' strides
+/// come the byte strides along k of the inputs that are Dot operands, in input order.
 using FusedFn = void (*)(char** ptrs, const int64_t* strides, int64_t n);
 
 inline constexpr const char* kFusedSymbol = "kiln_fused";
 
 /// Bumped by every change to the code a kernel program lowers to (the disk cache keys on it,
 /// so objects written by an older emitter of the same Kiln version are not reused).
-inline constexpr int kCodegenRevision = 3;
+inline constexpr int kCodegenRevision = 4;
 
 /// A fusion group prepared for code generation: its program, and how to find the kernel's
 /// operands among the group's inputs at run time.
@@ -153,6 +160,12 @@ struct LaunchLayout {
   std::vector<int64_t> sizes;
   std::vector<std::vector<int64_t>> strides;  // [operand][dim]
   std::vector<bool> reduced;
+  std::vector<int64_t> k_strides;  // per Dot operand input: its byte stride along k (ABI tail)
+  /// Products: the inner dim is run in blocks of this many elements, every outer index of a
+  /// block before the next block (0: whole rows).
+  int64_t inner_block = 0;
+  /// Work per point in units of the launch grain: 1, plus K per product.
+  int64_t work_per_point = 1;
 };
 
 /// What a launch of one lowered group derived from its block inputs' layouts, kept by the

@@ -102,7 +102,9 @@ std::vector<Interval> value_ranges(const KernelProgram& p) {
     const KernelProgram::Instr& in = p.instrs[i];
     if (!is_floating_point(in.dtype)) continue;
     switch (in.kind) {
-      case KernelProgram::Instr::Kind::Load: break;
+      case KernelProgram::Instr::Kind::Load:
+      case KernelProgram::Instr::Kind::Dot:  // products: unbounded
+        break;
       case KernelProgram::Instr::Kind::Const: {
         const double v = in.is_float_const ? in.fvalue : static_cast<double>(in.ivalue);
         if (!std::isnan(v)) r[i] = in_dtype(widen(v, v), in.dtype);
