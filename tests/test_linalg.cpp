@@ -1,6 +1,7 @@
 // Tests of the linear algebra ops (mm, bmm, addmm, matmul, linear, dot) against float64
 // references computed here with naive loops, over odd sizes, transposed/strided/expanded
 // operands, zero-size dims, several dtypes, the oneDNN primitive cache and every error path.
+#include <array>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -305,6 +306,36 @@ TEST(Addmm, OneDimSelfAsGemmBias) {
     Tensor empty_k = addmm(self, random_tensor({6, 0}, dt), random_tensor({0, 5}, dt), 1, 1);
     EXPECT_TRUE(close(empty_k, self.expand({6, 5}).to(kDouble), 0, 0)) << dt;
   }
+}
+
+TEST(Addmm, SgemmBlocksOverThreads) {
+  // Products on the dnnl_sgemm path split over kiln's pool: by rows when there are many, by
+  // columns when few (an LSTM's [8, 256] x [256, 1024]); either operand transposed, the 1-D
+  // bias written per block, beta and alpha; against float64, on 1-3 threads.
+  const int threads = get_num_threads();
+  for (int t : {1, 2, 3}) {
+    set_num_threads(t);
+    for (auto [n, k, m] : std::vector<std::array<int64_t, 3>>{{8, 256, 1024}, {200, 64, 96}, {5, 300, 130}}) {
+      for (bool ta : {false, true}) {
+        for (bool tb : {false, true}) {
+          SCOPED_TRACE(fmt::format("{} threads, [{}, {}] x [{}, {}]{}{}", t, n, k, k, m,
+                                   ta ? ", a transposed" : "", tb ? ", b transposed" : ""));
+          Tensor a = ta ? random_tensor({k, n}).t() : random_tensor({n, k});
+          Tensor b = tb ? random_tensor({m, k}).t() : random_tensor({k, m});
+          Ref prod = ref_bmm(to_vector(a), to_vector(b), 1, n, k, m);
+          Tensor bias = random_tensor({m});
+          Ref want{ref_addmm(bias, prod, n, m, 1, 1), prod.magnitude};
+          for (double& v : want.magnitude) v += 1;
+          EXPECT_TRUE(matches(addmm(bias, a, b, 1, 1), want, {n, m}, kFloat));
+          Tensor self = random_tensor({n, m});
+          Ref scaled{ref_addmm(self, prod, n, m, 0.5, 2), prod.magnitude};
+          for (double& v : scaled.magnitude) v = 2 * v + 0.5;
+          EXPECT_TRUE(matches(addmm(self, a, b, 0.5, 2), scaled, {n, m}, kFloat));
+        }
+      }
+    }
+  }
+  set_num_threads(threads);
 }
 
 TEST(Addmm, BetaZeroIgnoresNaNInSelf) {

@@ -73,8 +73,10 @@ std::optional<dnnl::memory::dims> dnnl_strides(const Tensor& t) {
 // (ad-hoc timing). Larger products keep the primitive (it may pick other kernels, e.g.
 // brgemm on AVX-512). Returns false where the operands do not fit BLAS's layouts.
 constexpr int64_t kSgemmMaxMacs = int64_t{1} << 23;
-// Rows of the smallest block one thread takes (the micro-kernels' M is 6 to 16).
+// Rows / columns of the smallest block one thread takes (the micro-kernels' M is 6 to 16, N
+// 16 to 64).
 constexpr int64_t kSgemmRowBlock = 16;
+constexpr int64_t kSgemmColBlock = 64;
 
 bool gemm_sgemm(const Gemm& g) {
   if (g.out.dtype() != kFloat || g.a.dtype() != kFloat || g.m.dtype() != kFloat) return false;
@@ -106,24 +108,27 @@ bool gemm_sgemm(const Gemm& g) {
   auto at = [](const Tensor& t, int64_t b) {
     return t.data_ptr<float>() + (t.size(0) == 1 ? 0 : b * t.stride(0));
   };
-  // Rows [lo, hi) of every matrix of the batch, one single-threaded call per matrix: threads
-  // of kiln's pool take blocks of rows rather than oneDNN opening an OpenMP team, whose
-  // threads spin after the call and take the cores from the kernels that follow (the compiled
-  // LSTM's steps after its batched input projection: 38% of a 2-thread profile in libgomp).
-  auto rows = [&](int64_t lo, int64_t hi) -> bool {
+  // Rows [r0, r1) x columns [c0, c1) of every matrix of the batch, one single-threaded call per
+  // matrix: threads of kiln's pool take blocks of rows (or of columns, for few rows) rather
+  // than oneDNN opening an OpenMP team, whose threads spin after the call and take the cores
+  // from the kernels that follow (the compiled LSTM's steps after its batched input
+  // projection: 38% of a 2-thread profile in libgomp).
+  auto block = [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) -> bool {
     onednn::set_threads(1);
     for (int64_t b = 0; b < batch; ++b) {
-      float* c = at(g.out, b) + lo * ldo;
+      float* c = at(g.out, b) + r0 * ldo + c0;
       if (has_bias) {
         // out = a m + bias: the bias rows first, then C = alpha a m + 1 C.
         const float* bp = bias.data_ptr<float>();
-        for (int64_t i = lo; i < hi; ++i) std::copy(bp, bp + N, c + (i - lo) * ldo);
+        for (int64_t i = r0; i < r1; ++i) std::copy(bp + c0, bp + c1, c + (i - r0) * ldo);
       }
-      const float* a = at(g.a, b) + lo * (ta == 'N' ? lda : 1);
-      const dnnl_status_t st = dnnl_sgemm(ta, tm, hi - lo, N, K, alpha, a, lda, at(g.m, b), ldm,
-                                          has_bias ? 1.0f : static_cast<float>(beta), c, ldo);
+      const float* a = at(g.a, b) + r0 * (ta == 'N' ? lda : 1);
+      const float* m = at(g.m, b) + c0 * (tm == 'N' ? 1 : ldm);
+      const dnnl_status_t st =
+          dnnl_sgemm(ta, tm, r1 - r0, c1 - c0, K, alpha, a, lda, m, ldm,
+                     has_bias ? 1.0f : static_cast<float>(beta), c, ldo);
       if (st != dnnl_success) {
-        KILN_CHECK(b == 0 && lo == 0, "[matmul] dnnl_sgemm failed part-way (status {})",
+        KILN_CHECK(b == 0 && r0 == 0 && c0 == 0, "[matmul] dnnl_sgemm failed part-way (status {})",
                    static_cast<int>(st));
         return false;
       }
@@ -131,13 +136,20 @@ bool gemm_sgemm(const Gemm& g) {
     return true;
   };
   const int threads = onednn::threads_for(batch * M * N * K, kMacGrain);
-  if (threads == 1 || M < 2 * kSgemmRowBlock) return rows(0, M);
+  const bool by_rows = M >= 2 * kSgemmRowBlock;
+  if (threads == 1 || (!by_rows && N < 2 * kSgemmColBlock)) return block(0, M, 0, N);
   // dnnl_sgemm fails only on arguments it rejects, which every block shares: the first block
-  // (lo 0, on this thread, before the others can write) returns false so the caller falls
-  // back; any later failure is an error above (rows would be half-written).
-  if (!rows(0, kSgemmRowBlock)) return false;
-  parallel_for(kSgemmRowBlock, M, std::max<int64_t>(kSgemmRowBlock, M / threads),
-               [&](int64_t lo, int64_t hi) { rows(lo, hi); });
+  // (on this thread, before the others can write) returns false so the caller falls back; any
+  // later failure is an error above (the output would be half-written).
+  if (by_rows) {
+    if (!block(0, kSgemmRowBlock, 0, N)) return false;
+    parallel_for(kSgemmRowBlock, M, std::max(kSgemmRowBlock, (M - kSgemmRowBlock) / threads),
+                 [&](int64_t lo, int64_t hi) { block(lo, hi, 0, N); });
+  } else {
+    if (!block(0, M, 0, kSgemmColBlock)) return false;
+    parallel_for(kSgemmColBlock, N, std::max(kSgemmColBlock, (N - kSgemmColBlock) / threads),
+                 [&](int64_t lo, int64_t hi) { block(0, M, lo, hi); });
+  }
   return true;
 }
 

@@ -33,9 +33,11 @@ struct FusionOptions {
 /// all, any) of values of that shape over one set of constant dims whose results leave the
 /// group, views applied directly to block inputs, and the non-tensor constants these use;
 /// block inputs (in first-use order) and outputs are tensors, and the outputs are exactly the
-/// values used after the group. Library calls (mm, conv2d, ...), softmax, indexing, sorting,
-/// scans, pools, creation and random ops are never fused; tensors without static sizes and
-/// dtypes are not fused. A single elementwise op may form a group of its own. Returns true when
+/// values used after the group. A group may also compute small matrix products it reads (mm of
+/// float matrices that are block inputs or their views, at most max_product_macs
+/// multiply-adds, of the iteration shape). Other library calls (larger mm, bmm, addmm, conv2d),
+/// softmax, indexing, sorting, scans, pools, creation and random ops are never fused; tensors
+/// without static sizes and dtypes are not fused. A single elementwise op may form a group of its own. Returns true when
 /// the graph changed.
 ///
 ///   before: %1 = mul(%x, %y); %2 = exp(%1); %3 = sum(%2, %dims, %false); return (%3)
