@@ -449,22 +449,31 @@ std::pair<Tensor, Tensor> operands(int64_t m, int64_t k, int64_t n, ScalarType d
 }
 
 TEST(FusedProduct, OddSizesDtypesAndLayouts) {
-  for (auto [m, k, n] : std::vector<std::array<int64_t, 3>>{
-           {1, 1, 1}, {3, 5, 7}, {8, 64, 64}, {5, 17, 33}, {2, 0, 5}, {0, 3, 4}, {7, 9, 1},
-           {1, 9, 16}, {4, 3, 100}}) {
+  for (auto [m, k, n] : std::vector<std::array<int64_t, 3>>{{1, 1, 1},
+                                                            {3, 5, 7},
+                                                            {8, 64, 64},
+                                                            {5, 17, 33},
+                                                            {2, 0, 5},
+                                                            {0, 3, 4},
+                                                            {7, 9, 1},
+                                                            {1, 9, 16},
+                                                            {4, 3, 100}}) {
     for (ScalarType dt : {kFloat, kDouble}) {
       for (bool ta : {false, true}) {
         for (bool tb : {false, true}) {
           auto [a, b] = operands(m, k, n, dt, ta, tb);
           Tensor bias = random_tensor({n}, dt);
           const double tol = dt == kFloat ? 1e-5 : 1e-12;
-          check(fmt::format("[{}, {}] x [{}, {}] {}{}{}", m, k, k, n, dtype_name(dt),
-                            ta ? " A transposed" : "", tb ? " B transposed" : ""),
-                {a, b, bias}, [](GroupBuilder& g) {
-                  V p = g.op(OpKind::Mm, {g.in(0), g.in(1)});
-                  V r = g.op(OpKind::Relu, {g.op(OpKind::Add, {p, g.in(2)})});
-                  return std::vector<V>{r, p};  // the product itself is an output too
-                }, tol, tol);
+          check(
+              fmt::format("[{}, {}] x [{}, {}] {}{}{}", m, k, k, n, dtype_name(dt),
+                          ta ? " A transposed" : "", tb ? " B transposed" : ""),
+              {a, b, bias},
+              [](GroupBuilder& g) {
+                V p = g.op(OpKind::Mm, {g.in(0), g.in(1)});
+                V r = g.op(OpKind::Relu, {g.op(OpKind::Add, {p, g.in(2)})});
+                return std::vector<V>{r, p};  // the product itself is an output too
+              },
+              tol, tol);
         }
       }
     }
@@ -481,22 +490,25 @@ TEST(FusedProduct, GatesFromSlicesOfOneMatrix) {
       Tensor w = padded ? random_tensor({k, 4 * hidden + 16}, kFloat).slice(1, 0, 4 * hidden)
                         : random_tensor({k, 4 * hidden}, kFloat);
       Tensor gx = random_tensor({batch, 4 * hidden}, kFloat);
-      check(fmt::format("hidden {}{}", hidden, padded ? ", padded weight" : ""), {h, w, gx, c},
-            [hidden](GroupBuilder& g) {
-              std::vector<V> gate;
-              for (int64_t i = 0; i < 4; ++i) {
-                auto cols = [&](V t) {
-                  return g.op(OpKind::Slice, {t, IValue(int64_t{1}), IValue(i * hidden),
-                                              IValue((i + 1) * hidden), IValue(int64_t{1})});
-                };
-                V p = g.op(OpKind::Mm, {g.in(0), cols(g.in(1))});
-                gate.push_back(g.op(OpKind::Add, {cols(g.in(2)), p}));
-              }
-              V ig = g.op(OpKind::Sigmoid, {gate[0]}), fg = g.op(OpKind::Sigmoid, {gate[1]});
-              V cg = g.op(OpKind::Tanh, {gate[2]}), og = g.op(OpKind::Sigmoid, {gate[3]});
-              V c2 = g.op(OpKind::Add, {g.op(OpKind::Mul, {fg, g.in(3)}), g.op(OpKind::Mul, {ig, cg})});
-              return std::vector<V>{g.op(OpKind::Mul, {og, g.op(OpKind::Tanh, {c2})}), c2};
-            }, 1e-5, 1e-5);
+      check(
+          fmt::format("hidden {}{}", hidden, padded ? ", padded weight" : ""), {h, w, gx, c},
+          [hidden](GroupBuilder& g) {
+            std::vector<V> gate;
+            for (int64_t i = 0; i < 4; ++i) {
+              auto cols = [&](V t) {
+                return g.op(OpKind::Slice, {t, IValue(int64_t{1}), IValue(i * hidden),
+                                            IValue((i + 1) * hidden), IValue(int64_t{1})});
+              };
+              V p = g.op(OpKind::Mm, {g.in(0), cols(g.in(1))});
+              gate.push_back(g.op(OpKind::Add, {cols(g.in(2)), p}));
+            }
+            V ig = g.op(OpKind::Sigmoid, {gate[0]}), fg = g.op(OpKind::Sigmoid, {gate[1]});
+            V cg = g.op(OpKind::Tanh, {gate[2]}), og = g.op(OpKind::Sigmoid, {gate[3]});
+            V c2 =
+                g.op(OpKind::Add, {g.op(OpKind::Mul, {fg, g.in(3)}), g.op(OpKind::Mul, {ig, cg})});
+            return std::vector<V>{g.op(OpKind::Mul, {og, g.op(OpKind::Tanh, {c2})}), c2};
+          },
+          1e-5, 1e-5);
     }
   }
 }
@@ -504,29 +516,41 @@ TEST(FusedProduct, GatesFromSlicesOfOneMatrix) {
 TEST(FusedProduct, BroadcastReducedAndParallel) {
   Tensor a1 = random_tensor({1, 6}, kFloat), b = random_tensor({6, 9}, kFloat);
   Tensor x = random_tensor({3, 5, 9}, kFloat);
-  check("a [1, 9] product broadcast over [3, 5, 9]", {a1, b, x}, [](GroupBuilder& g) {
-    return std::vector<V>{g.op(OpKind::Mul, {g.op(OpKind::Mm, {g.in(0), g.in(1)}), g.in(2)})};
-  }, 1e-5, 1e-5);
+  check(
+      "a [1, 9] product broadcast over [3, 5, 9]", {a1, b, x},
+      [](GroupBuilder& g) {
+        return std::vector<V>{g.op(OpKind::Mul, {g.op(OpKind::Mm, {g.in(0), g.in(1)}), g.in(2)})};
+      },
+      1e-5, 1e-5);
   Tensor a = random_tensor({5, 6}, kFloat), b1 = random_tensor({6, 1}, kFloat);
   Tensor y = random_tensor({5, 4}, kFloat);
-  check("a [5, 1] product broadcast over [5, 4]", {a, b1, y}, [](GroupBuilder& g) {
-    return std::vector<V>{g.op(OpKind::Sub, {g.in(2), g.op(OpKind::Mm, {g.in(0), g.in(1)})})};
-  }, 1e-5, 1e-5);
+  check(
+      "a [5, 1] product broadcast over [5, 4]", {a, b1, y},
+      [](GroupBuilder& g) {
+        return std::vector<V>{g.op(OpKind::Sub, {g.in(2), g.op(OpKind::Mm, {g.in(0), g.in(1)})})};
+      },
+      1e-5, 1e-5);
   for (int64_t d : {0, 1}) {
     Tensor p = random_tensor({7, 11}, kDouble), q = random_tensor({11, 37}, kDouble);
-    check(fmt::format("sum over dim {} of a product", d), {p, q}, [d](GroupBuilder& g) {
-      V m = g.op(OpKind::Mul, {g.op(OpKind::Mm, {g.in(0), g.in(1)}), IValue(2.0)});
-      return std::vector<V>{g.op(OpKind::Sum, {m, IValue(L{d}), IValue(false)})};
-    }, 1e-12, 1e-12);
+    check(
+        fmt::format("sum over dim {} of a product", d), {p, q},
+        [d](GroupBuilder& g) {
+          V m = g.op(OpKind::Mul, {g.op(OpKind::Mm, {g.in(0), g.in(1)}), IValue(2.0)});
+          return std::vector<V>{g.op(OpKind::Sum, {m, IValue(L{d}), IValue(false)})};
+        },
+        1e-12, 1e-12);
   }
   // Column blocks over the pool's threads, rows of a block on one thread.
   const int threads = get_num_threads();
   for (int t : {1, 2, 3}) {
     set_num_threads(t);
     Tensor pa = random_tensor({64, 128}, kFloat), pb = random_tensor({128, 300}, kFloat);
-    check(fmt::format("[64, 128] x [128, 300] on {} thread(s)", t), {pa, pb}, [](GroupBuilder& g) {
-      return std::vector<V>{g.op(OpKind::Tanh, {g.op(OpKind::Mm, {g.in(0), g.in(1)})})};
-    }, 1e-5, 1e-5);
+    check(
+        fmt::format("[64, 128] x [128, 300] on {} thread(s)", t), {pa, pb},
+        [](GroupBuilder& g) {
+          return std::vector<V>{g.op(OpKind::Tanh, {g.op(OpKind::Mm, {g.in(0), g.in(1)})})};
+        },
+        1e-5, 1e-5);
   }
   set_num_threads(threads);
 }

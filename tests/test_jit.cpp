@@ -322,8 +322,10 @@ TEST(Jit, SmallProductsRunInsideTheirKernels) {
   NoGradGuard ng;
   for (auto mode : {jit::CompileMode::Default, jit::CompileMode::ReduceOverhead,
                     jit::CompileMode::MaxAutotune}) {
-    for (auto [hidden, batch] : std::vector<std::pair<int64_t, int64_t>>{{16, 3}, {5, 1}, {64, 8}}) {
-      SCOPED_TRACE(fmt::format("hidden {} batch {} mode {}", hidden, batch, static_cast<int>(mode)));
+    for (auto [hidden, batch] :
+         std::vector<std::pair<int64_t, int64_t>>{{16, 3}, {5, 1}, {64, 8}}) {
+      SCOPED_TRACE(
+          fmt::format("hidden {} batch {} mode {}", hidden, batch, static_cast<int>(mode)));
       CompileOptions o = cache.options();
       o.mode = mode;
       auto f = jit::compile(lstm_steps, o);
@@ -332,15 +334,15 @@ TEST(Jit, SmallProductsRunInsideTheirKernels) {
              w_ih = random_tensor({4 * hidden, 7}, kFloat, -0.3, 0.3),
              w_hh = random_tensor({4 * hidden, hidden}, kFloat, -0.3, 0.3),
              b = random_tensor({4 * hidden}, kFloat);
-      const Tensor want = lstm_steps(x.to(kDouble), h.to(kDouble), c.to(kDouble),
-                                     w_ih.to(kDouble), w_hh.to(kDouble), b.to(kDouble));
+      const Tensor want = lstm_steps(x.to(kDouble), h.to(kDouble), c.to(kDouble), w_ih.to(kDouble),
+                                     w_hh.to(kDouble), b.to(kDouble));
       EXPECT_TRUE(close(f(x, h, c, w_ih, w_hh, b), want, 1e-5, 1e-5)) << explain(f);
       EXPECT_TRUE(close(lstm_steps(x, h, c, w_ih, w_hh, b), want, 1e-5, 1e-5));
       // A transposed state: another signature, the products read it with other strides.
       Tensor ht = random_tensor({hidden, batch}, kFloat).t();
       EXPECT_TRUE(close(f(x, ht, c, w_ih, w_hh, b),
-                        lstm_steps(x.to(kDouble), ht.to(kDouble), c.to(kDouble),
-                                   w_ih.to(kDouble), w_hh.to(kDouble), b.to(kDouble)),
+                        lstm_steps(x.to(kDouble), ht.to(kDouble), c.to(kDouble), w_ih.to(kDouble),
+                                   w_hh.to(kDouble), b.to(kDouble)),
                         1e-5, 1e-5));
       const std::string plan = explain(f);
       // Each step: one kernel with the four gates' products; the input projections stay one

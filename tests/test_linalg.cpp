@@ -310,27 +310,37 @@ TEST(Addmm, OneDimSelfAsGemmBias) {
 
 TEST(Addmm, SgemmBlocksOverThreads) {
   // Products on the dnnl_sgemm path split over kiln's pool: by rows when there are many, by
-  // columns when few (an LSTM's [8, 256] x [256, 1024]); either operand transposed, the 1-D
-  // bias written per block, beta and alpha; against float64, on 1-3 threads.
+  // columns when few (an LSTM's [8, 256] x [256, 1024]); or, right after a primitive's
+  // OpenMP team ran (`warm`), handed to that team; either operand transposed, the 1-D bias
+  // written per block, beta and alpha; against float64, on 1-3 threads.
   const int threads = get_num_threads();
+  const Tensor big = random_tensor({256, 256});  // 2^24 multiply-adds: the matmul primitive
   for (int t : {1, 2, 3}) {
     set_num_threads(t);
-    for (auto [n, k, m] : std::vector<std::array<int64_t, 3>>{{8, 256, 1024}, {200, 64, 96}, {5, 300, 130}}) {
+    for (auto [n, k, m] :
+         std::vector<std::array<int64_t, 3>>{{8, 256, 1024}, {200, 64, 96}, {5, 300, 130}}) {
       for (bool ta : {false, true}) {
         for (bool tb : {false, true}) {
-          SCOPED_TRACE(fmt::format("{} threads, [{}, {}] x [{}, {}]{}{}", t, n, k, k, m,
-                                   ta ? ", a transposed" : "", tb ? ", b transposed" : ""));
-          Tensor a = ta ? random_tensor({k, n}).t() : random_tensor({n, k});
-          Tensor b = tb ? random_tensor({m, k}).t() : random_tensor({k, m});
-          Ref prod = ref_bmm(to_vector(a), to_vector(b), 1, n, k, m);
-          Tensor bias = random_tensor({m});
-          Ref want{ref_addmm(bias, prod, n, m, 1, 1), prod.magnitude};
-          for (double& v : want.magnitude) v += 1;
-          EXPECT_TRUE(matches(addmm(bias, a, b, 1, 1), want, {n, m}, kFloat));
-          Tensor self = random_tensor({n, m});
-          Ref scaled{ref_addmm(self, prod, n, m, 0.5, 2), prod.magnitude};
-          for (double& v : scaled.magnitude) v = 2 * v + 0.5;
-          EXPECT_TRUE(matches(addmm(self, a, b, 0.5, 2), scaled, {n, m}, kFloat));
+          for (bool warm : {false, true}) {
+            SCOPED_TRACE(fmt::format("{} threads, [{}, {}] x [{}, {}]{}{}{}", t, n, k, k, m,
+                                     ta ? ", a transposed" : "", tb ? ", b transposed" : "",
+                                     warm ? ", OpenMP team warm" : ""));
+            if (warm) {
+              mm(big, big);
+              if (t > 1) EXPECT_TRUE(onednn::team_recently_used());
+            }
+            Tensor a = ta ? random_tensor({k, n}).t() : random_tensor({n, k});
+            Tensor b = tb ? random_tensor({m, k}).t() : random_tensor({k, m});
+            Ref prod = ref_bmm(to_vector(a), to_vector(b), 1, n, k, m);
+            Tensor bias = random_tensor({m});
+            Ref want{ref_addmm(bias, prod, n, m, 1, 1), prod.magnitude};
+            for (double& v : want.magnitude) v += 1;
+            EXPECT_TRUE(matches(addmm(bias, a, b, 1, 1), want, {n, m}, kFloat));
+            Tensor self = random_tensor({n, m});
+            Ref scaled{ref_addmm(self, prod, n, m, 0.5, 2), prod.magnitude};
+            for (double& v : scaled.magnitude) v = 2 * v + 0.5;
+            EXPECT_TRUE(matches(addmm(self, a, b, 0.5, 2), scaled, {n, m}, kFloat));
+          }
         }
       }
     }

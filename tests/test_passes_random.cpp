@@ -533,8 +533,8 @@ TEST(PassesRandom, PipelineKeepsResults) {
     // per product. Graphs they changed are compared with a float tolerance.
     bool batched = false;
     for (const auto& e : stats.passes)
-      batched = batched || ((e.name == "batch_mm" || e.name == "conv" || e.name == "products") &&
-                            e.changed);
+      batched = batched ||
+                ((e.name == "batch_mm" || e.name == "conv" || e.name == "products") && e.changed);
     for (size_t k = 0; k < got.size(); ++k)
       ASSERT_TRUE(batched && got[k].is_tensor() && expected[k].is_tensor()
                       ? testing::close(got[k].toTensor(), expected[k].toTensor(), 1e-4, 1e-5)

@@ -147,8 +147,8 @@ class ThreadPool {
   std::condition_variable cv_, done_cv_;
   std::vector<std::thread> workers_;
   int num_threads_ = 1;
-  std::atomic<bool> stopping_{false};      // written under mutex_
-  std::atomic<uint64_t> generation_{0};   // written under mutex_; spinning workers poll it
+  std::atomic<bool> stopping_{false};    // written under mutex_
+  std::atomic<uint64_t> generation_{0};  // written under mutex_; spinning workers poll it
   std::shared_ptr<Job> job_;
 };
 

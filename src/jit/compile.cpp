@@ -346,10 +346,10 @@ IValue CompiledFunction::operator()(const std::vector<IValue>& inputs) const {
       // The entry's first plan is its miss, whichever thread builds it: a caller that found
       // the entry another thread had just created can take the build lock first.
       const bool first_plan = e->plans.empty();
-      if (!first_plan)
-        e->stats.reason += fmt::format("; re-planned for {}", signature_str(exact));
+      if (!first_plan) e->stats.reason += fmt::format("; re-planned for {}", signature_str(exact));
       m.build(*e, inputs, params, all, exact);
-      if (first_plan) ++m.misses;
+      if (first_plan)
+        ++m.misses;
       else ++m.hits;
       ex = e->plans[exact];
     } else {

@@ -124,8 +124,7 @@ class Splitter {
       }
     }
     const bool plain = is_op(n, OpKind::Mm) && p->alpha == 1;
-    if (r.cuts.empty() && (!r.whole || (plain && detail::is_contiguous(p->b))))
-      return std::nullopt;
+    if (r.cuts.empty() && (!r.whole || (plain && detail::is_contiguous(p->b)))) return std::nullopt;
     return r;
   }
 
@@ -173,9 +172,9 @@ class Splitter {
     detail::NodeInserter ins(product);
     if (!pad) return copies_[b] = ins.op(OpKind::Copy, {b});
     const int64_t k = (*sizes)[0], n = (*sizes)[1];
-    Value* zeros = ins.op(OpKind::Full, {ins.constant(std::vector<int64_t>{k, 64 / es}),
-                                         ins.constant(0.0), ins.constant(dt),
-                                         ins.constant(*device)});
+    Value* zeros =
+        ins.op(OpKind::Full, {ins.constant(std::vector<int64_t>{k, 64 / es}), ins.constant(0.0),
+                              ins.constant(dt), ins.constant(*device)});
     Value* wide = ins.op(OpKind::Cat, {ins.list({b, zeros}), ins.constant(int64_t{1})});
     return copies_[b] =
                ins.op(OpKind::Slice, {wide, ins.constant(int64_t{1}), ins.constant(int64_t{0}),

@@ -9,8 +9,8 @@
 #include "kiln/core/thread_pool.h"
 #include "kiln/functions.h"
 #include "tensor/internal.h"
-#include "tensor/record.h"
 #include "tensor/onednn.h"
+#include "tensor/record.h"
 
 namespace kiln {
 namespace {
@@ -108,13 +108,13 @@ bool gemm_sgemm(const Gemm& g) {
   auto at = [](const Tensor& t, int64_t b) {
     return t.data_ptr<float>() + (t.size(0) == 1 ? 0 : b * t.stride(0));
   };
-  // Rows [r0, r1) x columns [c0, c1) of every matrix of the batch, one single-threaded call per
-  // matrix: threads of kiln's pool take blocks of rows (or of columns, for few rows) rather
-  // than oneDNN opening an OpenMP team, whose threads spin after the call and take the cores
-  // from the kernels that follow (the compiled LSTM's steps after its batched input
-  // projection: 38% of a 2-thread profile in libgomp).
-  auto block = [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1) -> bool {
-    onednn::set_threads(1);
+  // Rows [r0, r1) x columns [c0, c1) of every matrix of the batch, one call per matrix
+  // (single-threaded unless `single` is false): threads of kiln's pool take blocks of rows (or
+  // of columns, for few rows) rather than oneDNN opening an OpenMP team, whose threads spin
+  // after the call and take the cores from the kernels that follow (the compiled LSTM's steps
+  // after its batched input projection: 38% of a 2-thread profile in libgomp).
+  auto block = [&](int64_t r0, int64_t r1, int64_t c0, int64_t c1, bool single = true) -> bool {
+    if (single) onednn::set_threads(1);
     for (int64_t b = 0; b < batch; ++b) {
       float* c = at(g.out, b) + r0 * ldo + c0;
       if (has_bias) {
@@ -124,9 +124,8 @@ bool gemm_sgemm(const Gemm& g) {
       }
       const float* a = at(g.a, b) + r0 * (ta == 'N' ? lda : 1);
       const float* m = at(g.m, b) + c0 * (tm == 'N' ? 1 : ldm);
-      const dnnl_status_t st =
-          dnnl_sgemm(ta, tm, r1 - r0, c1 - c0, K, alpha, a, lda, m, ldm,
-                     has_bias ? 1.0f : static_cast<float>(beta), c, ldo);
+      const dnnl_status_t st = dnnl_sgemm(ta, tm, r1 - r0, c1 - c0, K, alpha, a, lda, m, ldm,
+                                          has_bias ? 1.0f : static_cast<float>(beta), c, ldo);
       if (st != dnnl_success) {
         KILN_CHECK(b == 0 && r0 == 0 && c0 == 0, "[matmul] dnnl_sgemm failed part-way (status {})",
                    static_cast<int>(st));
@@ -136,6 +135,13 @@ bool gemm_sgemm(const Gemm& g) {
     return true;
   };
   const int threads = onednn::threads_for(batch * M * N * K, kMacGrain);
+  if (threads > 1 && onednn::team_recently_used()) {
+    // An OpenMP team is spinning from a recent primitive: hand it the call (kiln's pool would
+    // compete with it for the cores; the compiled LSTM at hidden 256 after its batched input
+    // projection: 3.8-4.2 ms this way against 5.4-6.4 ms on kiln's pool, ad-hoc timing).
+    onednn::set_threads(threads);
+    return block(0, M, 0, N, false);
+  }
   const bool by_rows = M >= 2 * kSgemmRowBlock;
   if (threads == 1 || (!by_rows && N < 2 * kSgemmColBlock)) return block(0, M, 0, N);
   // dnnl_sgemm fails only on arguments it rejects, which every block shares: the first block

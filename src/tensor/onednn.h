@@ -60,6 +60,14 @@ int threads_for(int64_t work, int64_t grain);
 /// (dnnl_sgemm); primitives set their own in execute().
 void set_threads(int n);
 
+/// How long after a multi-threaded oneDNN call its OpenMP team is taken to be still spinning
+/// (libgomp's default wait policy spins some 300k iterations, milliseconds, before sleeping).
+inline constexpr int64_t kTeamSpinNs = 10'000'000;
+/// True when an OpenMP team of more than one thread was started within kTeamSpinNs: its idle
+/// threads are spinning on the cores (Note [OpenMP teams beside kiln's pool]), so work that
+/// could run on either is better handed to them than to kiln's pool, which would compete.
+bool team_recently_used();
+
 /// The cached primitive for (key, threads), created by `create` on first use. Returns null when
 /// oneDNN has no implementation for the signature (dnnl_unimplemented; also cached), so callers
 /// can fall back to their own kernel. Any other oneDNN error becomes a kiln::Error naming op.

@@ -37,8 +37,8 @@ struct FusionOptions {
 /// float matrices that are block inputs or their views, at most max_product_macs
 /// multiply-adds, of the iteration shape). Other library calls (larger mm, bmm, addmm, conv2d),
 /// softmax, indexing, sorting, scans, pools, creation and random ops are never fused; tensors
-/// without static sizes and dtypes are not fused. A single elementwise op may form a group of its own. Returns true when
-/// the graph changed.
+/// without static sizes and dtypes are not fused. A single elementwise op may form a group of its
+/// own. Returns true when the graph changed.
 ///
 ///   before: %1 = mul(%x, %y); %2 = exp(%1); %3 = sum(%2, %dims, %false); return (%3)
 ///   after:  %3 = fusion_group(%x, %y) block0(%a, %b): ... mul, exp, sum ... -> (%s)

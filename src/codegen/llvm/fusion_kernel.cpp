@@ -4,12 +4,11 @@
 // scalar strided loop for any other layout), and the launcher (coalesced dims, outer dims split
 // across the thread pool only where no two tasks touch one accumulator).
 #include "codegen/llvm/fusion_kernel.h"
-#include "codegen/llvm/kernel_ir.h"
 
 #include <llvm/IR/IRBuilder.h>
-#include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Intrinsics.h>
 #include <llvm/IR/IntrinsicsX86.h>
+#include <llvm/IR/LLVMContext.h>
 #include <llvm/IR/Module.h>
 
 #include <algorithm>
@@ -18,6 +17,7 @@
 #include <map>
 
 #include "codegen/llvm/emit_ops.h"
+#include "codegen/llvm/kernel_ir.h"
 #include "codegen/llvm/value_range.h"
 #include "codegen/llvm/vector_math.h"
 #include "kiln/core/thread_pool.h"
@@ -215,7 +215,8 @@ struct Builder {
   // mm(A, B) of two loaded float matrices of its dtype: a Dot over fresh loads of each.
   bool product(const ir::Node* n) {
     const ScalarType out = *n->output()->type().tensor().dtype;
-    if (out != kFloat && out != kDouble) return fail(fmt::format("mm gives dtype {}", dtype_name(out)));
+    if (out != kFloat && out != kDouble)
+      return fail(fmt::format("mm gives dtype {}", dtype_name(out)));
     int args[2];
     int64_t depth = -1;
     for (int i = 0; i < 2; ++i) {
@@ -951,8 +952,7 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
   }
   // One vector step at element offset `at`, under mask (null: all lanes); streaming stores
   // where `nontemporal`.
-  auto vector_step = [&](ll::Value* at, ll::Value* mask, std::vector<Val>& accs,
-                         bool nontemporal) {
+  auto vector_step = [&](ll::Value* at, ll::Value* mask, std::vector<Val>& accs, bool nontemporal) {
     // The products first: the other loads would be live (spilled) across their loop.
     const std::vector<Val> dots = emit_dots(lanes, [&](int k, ll::Value* ks, ll::Value* kk) {
       if (spec.access[k] == Access::Broadcast) {
@@ -963,9 +963,10 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
     });
     std::vector<Val> loads;
     for (int k = first_in; k < nops; ++k)
-      loads.push_back(dot_operand[k]                       ? Val()
-                      : spec.access[k] == Access::Broadcast ? splats[k]
-                                                            : load(k, b.CreateGEP(st[k], base[k], at), lanes, mask));
+      loads.push_back(dot_operand[k] ? Val()
+                      : spec.access[k] == Access::Broadcast
+                          ? splats[k]
+                          : load(k, b.CreateGEP(st[k], base[k], at), lanes, mask));
     std::vector<Val> v = emit_program(p, known, loads, dots, b);
     for (int s = 0; s < ops_.n_store; ++s)
       store(s, v[p.outputs[ops_.store_out[s]].instr], b.CreateGEP(st[s], base[s], at), mask,
@@ -1156,15 +1157,15 @@ constexpr int64_t kDotBlockBytes = 16 << 10;
 // the columns (their k strides go to the layout's tail).
 std::vector<int64_t> dot_operand_strides(const Tensor& m, IntArrayRef shape, int role) {
   const int64_t nd = static_cast<int64_t>(shape.size());
-  KILN_CHECK(m.dim() == 2 && nd >= 2, "[codegen] fused product: got a {}-D operand, expected a matrix",
-             m.dim());
+  KILN_CHECK(m.dim() == 2 && nd >= 2,
+             "[codegen] fused product: got a {}-D operand, expected a matrix", m.dim());
   std::vector<int64_t> out(nd, 0);
-  const int64_t d = role == 1 ? 0 : 1;         // the operand's dim that is the result's
-  const int64_t od = nd - 2 + d;               // the result's dim in shape
+  const int64_t d = role == 1 ? 0 : 1;  // the operand's dim that is the result's
+  const int64_t od = nd - 2 + d;        // the result's dim in shape
   const int64_t size = m.size(d);
   KILN_CHECK(size == shape[od] || size == 1,
-             "[codegen] fused product: an operand of sizes {} does not broadcast to {}",
-             m.sizes(), shape);
+             "[codegen] fused product: an operand of sizes {} does not broadcast to {}", m.sizes(),
+             shape);
   out[od] = (size == 1 && shape[od] != 1) ? 0 : m.stride(d) * m.element_size();
   return out;
 }
