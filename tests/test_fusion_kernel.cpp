@@ -540,6 +540,13 @@ TEST(FusedProduct, BroadcastReducedAndParallel) {
         },
         1e-12, 1e-12);
   }
+  Tensor sq = random_tensor({6, 6}, kFloat), w6 = random_tensor({6, 6}, kFloat);
+  check("an input read as both operands of a product and elementwise", {sq, w6},
+        [](GroupBuilder& g) {
+          V p = g.op(OpKind::Mm, {g.in(0), g.in(0)});
+          V q = g.op(OpKind::Mm, {g.in(1), g.in(0)});
+          return std::vector<V>{g.op(OpKind::Add, {g.op(OpKind::Mul, {p, g.in(0)}), q})};
+        }, 1e-5, 1e-5);
   // Column blocks over the pool's threads, rows of a block on one thread.
   const int threads = get_num_threads();
   for (int t : {1, 2, 3}) {
