@@ -325,10 +325,9 @@ TEST(Addmm, SgemmBlocksOverThreads) {
             SCOPED_TRACE(fmt::format("{} threads, [{}, {}] x [{}, {}]{}{}{}", t, n, k, k, m,
                                      ta ? ", a transposed" : "", tb ? ", b transposed" : "",
                                      warm ? ", OpenMP team warm" : ""));
-            if (warm) {
-              mm(big, big);
-              if (t > 1) EXPECT_TRUE(onednn::team_recently_used());
-            }
+            // (Whether the team still counts as spinning is a matter of time, not asserted: a
+            // loaded machine may stall the test past the window.)
+            if (warm) mm(big, big);
             Tensor a = ta ? random_tensor({k, n}).t() : random_tensor({n, k});
             Tensor b = tb ? random_tensor({m, k}).t() : random_tensor({k, m});
             Ref prod = ref_bmm(to_vector(a), to_vector(b), 1, n, k, m);

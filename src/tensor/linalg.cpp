@@ -140,7 +140,9 @@ bool gemm_sgemm(const Gemm& g) {
     // compete with it for the cores; the compiled LSTM at hidden 256 after its batched input
     // projection: 3.8-4.2 ms this way against 5.4-6.4 ms on kiln's pool, ad-hoc timing).
     onednn::set_threads(threads);
-    return block(0, M, 0, N, false);
+    const bool ok = block(0, M, 0, N, false);
+    onednn::note_team_used(threads);
+    return ok;
   }
   const bool by_rows = M >= 2 * kSgemmRowBlock;
   if (threads == 1 || (!by_rows && N < 2 * kSgemmColBlock)) return block(0, M, 0, N);

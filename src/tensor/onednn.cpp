@@ -126,6 +126,10 @@ void* scratchpad(size_t bytes) {
 
 void set_threads(int n) { set_dnnl_threads(n); }
 
+void note_team_used(int threads) {
+  if (threads > 1) g_last_team_ns.store(now_ns(), std::memory_order_relaxed);
+}
+
 bool team_recently_used() {
   static const bool have_omp = dlsym(RTLD_DEFAULT, "omp_set_num_threads") != nullptr;
   return have_omp && now_ns() - g_last_team_ns.load(std::memory_order_relaxed) < kTeamSpinNs;
@@ -248,6 +252,7 @@ void execute(const char* op, const Primitive& p, std::unordered_map<int, dnnl::m
     }
     p.primitive.execute(stream(), args);
     stream().wait();
+    note_team_used(p.threads);  // its threads spin from now on
   } catch (const dnnl::error& e) {
     rethrow(op, e);
   }

@@ -67,6 +67,9 @@ inline constexpr int64_t kTeamSpinNs = 10'000'000;
 /// threads are spinning on the cores (Note [OpenMP teams beside kiln's pool]), so work that
 /// could run on either is better handed to them than to kiln's pool, which would compete.
 bool team_recently_used();
+/// Records the end of a oneDNN call on `threads` OpenMP threads (the team's spinning starts
+/// then; set_threads records the start).
+void note_team_used(int threads);
 
 /// The cached primitive for (key, threads), created by `create` on first use. Returns null when
 /// oneDNN has no implementation for the signature (dnnl_unimplemented; also cached), so callers
