@@ -348,9 +348,7 @@ IValue CompiledFunction::operator()(const std::vector<IValue>& inputs) const {
       const bool first_plan = e->plans.empty();
       if (!first_plan) e->stats.reason += fmt::format("; re-planned for {}", signature_str(exact));
       m.build(*e, inputs, params, all, exact);
-      if (first_plan)
-        ++m.misses;
-      else ++m.hits;
+      ++(first_plan ? m.misses : m.hits);
       ex = e->plans[exact];
     } else {
       ++m.hits;

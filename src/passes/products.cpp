@@ -60,16 +60,17 @@ class Splitter {
   void run(Block* b) {
     copies_.clear();  // a copy serves the products of its own block
     readers_.clear();
-    std::vector<Node*> products;
+    // The products to split, found before any is rewritten (their count per mat2 decides the
+    // padding); splitting one does not change another's uses.
+    std::vector<Candidate> found;
     for (Node* n : b->nodes())
-      if (is_op(n, OpKind::Mm) || is_op(n, OpKind::Addmm)) {
-        auto p = product_of(n);
-        if (p && uses_of(n, b)) {
-          products.push_back(n);
-          ++readers_[p->b];  // the split products sharing a (padded) copy of their mat2
-        }
-      }
-    for (Node* n : products) changed = split(n, b) || changed;
+      if (is_op(n, OpKind::Mm) || is_op(n, OpKind::Addmm))
+        if (auto p = product_of(n))
+          if (auto u = uses_of(n, *p, b)) {
+            found.push_back({n, *p, std::move(*u)});
+            ++readers_[p->b];  // the split products sharing a (padded) copy of their mat2
+          }
+    for (const Candidate& c : found) changed = split(c) || changed;
   }
 
  private:
@@ -96,6 +97,7 @@ class Splitter {
       p.beta = *beta;
       p.alpha = *alpha;
       if (p.beta != 0) p.c = n->input(0);
+      if (p.c != nullptr && !static_sizes(p.c)) return std::nullopt;  // rebuild cuts C by its sizes
     }
     return p;
   }
@@ -107,9 +109,7 @@ class Splitter {
     std::vector<Node*> cuts;
     bool whole = false;
   };
-  std::optional<Uses> uses_of(const Node* n, const Block* blk) const {
-    const std::optional<Product> p = product_of(n);
-    if (!p) return std::nullopt;
+  std::optional<Uses> uses_of(const Node* n, const Product& p, const Block* blk) const {
     const Value* out = n->output();
     Uses r;
     for (const ir::Use& u : out->uses()) {
@@ -123,33 +123,37 @@ class Splitter {
         return std::nullopt;
       }
     }
-    const bool plain = is_op(n, OpKind::Mm) && p->alpha == 1;
-    if (r.cuts.empty() && (!r.whole || (plain && detail::is_contiguous(p->b)))) return std::nullopt;
+    const bool plain = is_op(n, OpKind::Mm) && p.alpha == 1;
+    if (r.cuts.empty() && (!r.whole || (plain && detail::is_contiguous(p.b)))) return std::nullopt;
     return r;
   }
 
-  bool split(Node* n, Block* blk) {
-    const std::optional<Product> p = product_of(n);
-    const std::optional<Uses> uses = uses_of(n, blk);
-    if (!p || !uses) return false;
+  struct Candidate {
+    Node* node;
+    Product product;
+    Uses uses;
+  };
+
+  bool split(const Candidate& cand) {
+    Node* n = cand.node;
+    const Product& p = cand.product;
     Value* out = n->output();
-    const std::vector<Node*>& cuts = uses->cuts;
-    const bool had_copy = copies_.count(p->b) > 0;
-    Value* b = contiguous_mat2(n, p->b);
+    const bool had_copy = copies_.count(p.b) > 0;
+    Value* b = contiguous_mat2(n, p.b);
     bool done = false;
-    for (Node* s : cuts)
-      if (rebuild(*p, b, cut_of(s), s, s->output())) {
+    for (Node* s : cand.uses.cuts)
+      if (rebuild(p, b, cut_of(s), s, s->output())) {
         s->destroy();
         done = true;
       }
-    if (!out->uses().empty()) done = rebuild(*p, b, std::nullopt, n->next(), out) || done;
-    if (!had_copy && b != p->b && b->uses().empty()) {
+    if (!out->uses().empty()) done = rebuild(p, b, std::nullopt, n->next(), out) || done;
+    if (!had_copy && b != p.b && b->uses().empty()) {
       // Unused after all: the copy (or the padded copy's slice, cat, list and full) goes.
-      copies_.erase(p->b);
+      copies_.erase(p.b);
       std::vector<Node*> chain = {b->node()};
       for (size_t i = 0; i < chain.size(); ++i)
         for (Value* in : chain[i]->inputs())
-          if (in->uses().size() == 1 && in != p->b) chain.push_back(in->node());
+          if (in->uses().size() == 1 && in != p.b) chain.push_back(in->node());
       for (Node* c : chain) c->destroy();
     }
     return done;
@@ -196,11 +200,7 @@ class Splitter {
       // C broadcasts to [M, N]: cut the dim of C the cut dim lines up with, unless C's size
       // there is 1 (or C has no such dim).
       Value* c = p.c;
-      const auto sc = static_sizes(c);
-      if (!sc) {
-        ins.undo();
-        return false;
-      }
+      const auto sc = static_sizes(c);  // known: product_of checked
       const int64_t cd = cut ? cut->dim - (2 - static_cast<int64_t>(sc->size())) : -1;
       if (cut && cd >= 0 && (*sc)[cd] != 1) c = slice(c, cd);
       if (p.beta != 1) c = ins.op(OpKind::Mul, {c, ins.constant(p.beta)});

@@ -95,19 +95,15 @@ dnnl::stream& stream() {
 // an oversubscribed machine a two-thread team waited ~15 ms per call where PASSIVE took 0.6 ms.
 // Hence small calls run single-threaded (threads_for) and no team is ever opened from inside a
 // kiln parallel region.
-std::atomic<int64_t> g_last_team_ns{std::numeric_limits<int64_t>::min() / 2};
-
-int64_t now_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+using SetFn = void (*)(int);
+SetFn omp_set_num_threads_fn() {
+  static const SetFn fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  return fn;
 }
 
 void set_dnnl_threads(int want) {
-  using SetFn = void (*)(int);
-  static SetFn set_fn = reinterpret_cast<SetFn>(dlsym(RTLD_DEFAULT, "omp_set_num_threads"));
+  const SetFn set_fn = omp_set_num_threads_fn();
   if (set_fn == nullptr) return;
-  if (want > 1) g_last_team_ns.store(now_ns(), std::memory_order_relaxed);
   thread_local int current = -1;
   if (want != current) {
     set_fn(want);
@@ -126,13 +122,24 @@ void* scratchpad(size_t bytes) {
 
 void set_threads(int n) { set_dnnl_threads(n); }
 
+namespace {
+// When the last multi-threaded oneDNN call ended (steady clock, ns).
+std::atomic<int64_t> g_last_team_ns{std::numeric_limits<int64_t>::min() / 2};
+
+int64_t now_ns() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+}  // namespace
+
 void note_team_used(int threads) {
   if (threads > 1) g_last_team_ns.store(now_ns(), std::memory_order_relaxed);
 }
 
 bool team_recently_used() {
-  static const bool have_omp = dlsym(RTLD_DEFAULT, "omp_set_num_threads") != nullptr;
-  return have_omp && now_ns() - g_last_team_ns.load(std::memory_order_relaxed) < kTeamSpinNs;
+  return omp_set_num_threads_fn() != nullptr &&
+         now_ns() - g_last_team_ns.load(std::memory_order_relaxed) < kTeamSpinNs;
 }
 
 const dnnl::engine& engine() {

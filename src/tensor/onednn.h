@@ -63,12 +63,13 @@ void set_threads(int n);
 /// How long after a multi-threaded oneDNN call its OpenMP team is taken to be still spinning
 /// (libgomp's default wait policy spins some 300k iterations, milliseconds, before sleeping).
 inline constexpr int64_t kTeamSpinNs = 10'000'000;
-/// True when an OpenMP team of more than one thread was started within kTeamSpinNs: its idle
-/// threads are spinning on the cores (Note [OpenMP teams beside kiln's pool]), so work that
-/// could run on either is better handed to them than to kiln's pool, which would compete.
+/// True when a oneDNN call on an OpenMP team of more than one thread ended within kTeamSpinNs:
+/// the team's idle threads are spinning on the cores (Note [OpenMP teams beside kiln's pool]),
+/// so work that could run on either is better handed to them than to kiln's pool, which would
+/// compete. False without OpenMP.
 bool team_recently_used();
 /// Records the end of a oneDNN call on `threads` OpenMP threads (the team's spinning starts
-/// then; set_threads records the start).
+/// then); execute() calls it for primitives.
 void note_team_used(int threads);
 
 /// The cached primitive for (key, threads), created by `create` on first use. Returns null when

@@ -587,10 +587,9 @@ Val combine(ops::OpKind k, ScalarType acc_t, const Val& acc, const Val& v) {
   }
 }
 
-// The program's values at one point (scalar) or one vector of points.
+// The program's values at one point (scalar) or one vector of points, from the loads per input
+// and the Dot instructions' results (computed first, by emit_dots) at their instruction index.
 // `known`: value_ranges(p), which picks the math library's bounded forms.
-// The program's values at one point: loads per input, and the Dot instructions' results
-// (computed first, by emit_dots) at their instruction index.
 std::vector<Val> emit_program(const KernelProgram& p, const std::vector<Interval>& known,
                               const std::vector<Val>& loads, const std::vector<Val>& dots,
                               ll::IRBuilderBase& b) {
@@ -1290,6 +1289,7 @@ Prepared prepare(const KernelProgram& p, const LaunchArgs& a, bool allocate) {
     KILN_CHECK(ma.size(1) == in.ivalue && mb.size(0) == in.ivalue,
                "[codegen] fused product: got operands {} and {}, expected depth {}", ma.sizes(),
                mb.sizes(), in.ivalue);
+    pr.layout.work_per_point += in.ivalue;
   }
   int64_t col_bytes = 0;  // of the B operands, per column of the result
   for (size_t i = 0; i < a.inputs.size(); ++i)
@@ -1301,8 +1301,6 @@ Prepared prepare(const KernelProgram& p, const LaunchArgs& a, bool allocate) {
   // Rows of a product re-read all of B: run them block of columns by block of columns, each
   // block's slice of B small enough to stay in the L1 cache across the rows.
   if (col_bytes > 0) pr.layout.inner_block = std::max<int64_t>(16, kDotBlockBytes / col_bytes);
-  for (const Instr& in : p.instrs)
-    if (in.kind == Instr::Kind::Dot) pr.layout.work_per_point += in.ivalue;
   if (allocate) {
     for (const Tensor& t : pr.stores) pr.base.push_back(static_cast<char*>(t.data_ptr()));
     for (const Tensor& t : pr.accs) pr.base.push_back(static_cast<char*>(t.data_ptr()));
