@@ -1,5 +1,5 @@
 // LLVM JIT benchmarks (Google Benchmark): the 8-op elementwise chain on 16M float32 as one JIT
-// kernel vs eager Kiln ops vs a STREAM-style copy (the memory-bandwidth floor: the kernel reads
+// kernel (and as kiln::jit::compile's fused kernel) vs eager Kiln ops vs a STREAM-style copy (the memory-bandwidth floor: the kernel reads
 // and writes the same bytes), all in one run; plus compile and object-load times of the kernel.
 // Run: bench_codegen --benchmark_repetitions=5 --benchmark_min_time=0.3
 #include <benchmark/benchmark.h>
@@ -7,8 +7,11 @@
 
 #include <vector>
 
+#include <kiln/jit/compile.h>
+
 #include "bench_util.h"
 #include "codegen/llvm/elementwise_kernel.h"
+#include "layers.h"
 
 namespace {
 
@@ -44,6 +47,22 @@ void BM_Chain8_Jit(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * 2 * k16M * int64_t{sizeof(float)});
 }
 BENCHMARK(BM_Chain8_Jit)->Arg(1)->Arg(0)->UseRealTime()->Unit(benchmark::kMillisecond);
+
+// The same chain through kiln::jit::compile (a fused kernel), in this process without libtorch
+// (bench_jit loads it, and the speed of a kernel that spills registers depended on that: see
+// docs/design.md, "Vector width").
+void BM_Chain8_Compiled(benchmark::State& state) {
+  set_threads(state);
+  kiln::NoGradGuard no_grad;
+  kiln::jit::CompileOptions o;
+  o.disk_cache = false;
+  auto f = kiln::jit::compile([](const Tensor& t) { return kiln::bench::chain8(t); }, o);
+  Tensor x = kiln::randn({k16M});
+  f(x);
+  for (auto _ : state) benchmark::DoNotOptimize(f(x));
+  state.SetBytesProcessed(state.iterations() * 2 * k16M * int64_t{sizeof(float)});
+}
+BENCHMARK(BM_Chain8_Compiled)->Arg(1)->Arg(0)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 void BM_Chain8_Eager(benchmark::State& state) {
   set_threads(state);

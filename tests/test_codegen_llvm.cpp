@@ -134,6 +134,73 @@ TEST(Jit, HostTargetMatchesCpu) {
   EXPECT_NE(t.key().find(t.cpu), std::string::npos);
 }
 
+// Kernels realign their stack to the vector register, so that spilled registers never straddle
+// a cache line or a page (what the caller's stack depth decided before).
+TEST(Jit, PrepareAlignsTheStackForVectorSpills) {
+  ll::LLVMContext ctx;
+  auto m = scale_module(ctx, "f", 2.0);
+  Jit::get().prepare(*m);
+  auto align = m->getFunction("f")->getFnStackAlign();
+  ASSERT_TRUE(align.has_value());
+  EXPECT_EQ(align->value(), static_cast<uint64_t>(Jit::get().target().vector_bits / 8));
+  ObjectCode obj = Jit::get().compile(*m);
+  EXPECT_FALSE(obj.bytes.empty());
+}
+
+// A module with `void <name>(float* x, i64 n) { for (i < n) x[i] = x[i] * 3 + 1; }`: a scalar
+// loop the loop vectoriser widens.
+std::unique_ptr<ll::Module> scalar_loop_module(ll::LLVMContext& ctx) {
+  auto m = std::make_unique<ll::Module>("loop", ctx);
+  ll::IRBuilder<> b(ctx);
+  auto* f = ll::Function::Create(
+      ll::FunctionType::get(b.getVoidTy(), {b.getPtrTy(), b.getInt64Ty()}, false),
+      ll::Function::ExternalLinkage, "axpb", *m);
+  auto* entry = ll::BasicBlock::Create(ctx, "entry", f);
+  auto* body = ll::BasicBlock::Create(ctx, "body", f);
+  auto* done = ll::BasicBlock::Create(ctx, "done", f);
+  b.SetInsertPoint(entry);
+  b.CreateCondBr(b.CreateICmpSGT(f->getArg(1), b.getInt64(0)), body, done);
+  b.SetInsertPoint(body);
+  ll::PHINode* i = b.CreatePHI(b.getInt64Ty(), 2, "i");
+  i->addIncoming(b.getInt64(0), entry);
+  ll::Value* at = b.CreateGEP(b.getFloatTy(), f->getArg(0), i);
+  ll::Value* x = b.CreateLoad(b.getFloatTy(), at);
+  b.CreateStore(b.CreateFAdd(b.CreateFMul(x, ll::ConstantFP::get(b.getFloatTy(), 3.0)),
+                             ll::ConstantFP::get(b.getFloatTy(), 1.0)),
+                at);
+  ll::Value* next = b.CreateAdd(i, b.getInt64(1));
+  i->addIncoming(next, body);
+  b.CreateCondBr(b.CreateICmpSLT(next, f->getArg(1)), body, done);
+  b.SetInsertPoint(done);
+  b.CreateRetVoid();
+  return m;
+}
+
+// A module marked as vector code gets the short pipeline: its scalar loops stay scalar (no
+// loop vectoriser), while the same module unmarked is vectorised at O3; both compute the same.
+TEST(Jit, VectorCodeModulesSkipTheVectorisers) {
+  namespace kl = kiln::codegen::llvm;
+  for (bool marked : {false, true}) {
+    ll::LLVMContext ctx;
+    auto m = scalar_loop_module(ctx);
+    if (marked) kl::mark_vector_code(*m);
+    EXPECT_EQ(kl::is_vector_code(*m), marked);
+    auto copy = scalar_loop_module(ctx);
+    if (marked) kl::mark_vector_code(*copy);
+    Jit::get().prepare(*copy);
+    Jit::get().optimize(*copy, 3);
+    const std::string ir = kl::print_ir(*copy);
+    EXPECT_EQ(ir.find(" x float>") != std::string::npos, !marked) << ir;
+    auto lib = Jit::get().add(*m);
+    auto fn = lib->lookup<void (*)(float*, int64_t)>("axpb");
+    std::vector<float> v(1003);
+    for (size_t k = 0; k < v.size(); ++k) v[k] = static_cast<float>(k) * 0.25f;
+    fn(v.data(), static_cast<int64_t>(v.size()));
+    for (size_t k = 0; k < v.size(); ++k)
+      ASSERT_EQ(v[k], static_cast<float>(k) * 0.25f * 3.0f + 1.0f) << k;
+  }
+}
+
 TEST(Jit, CompileAndCall) {
   ll::LLVMContext ctx;
   auto lib = Jit::get().add(*scale_module(ctx, "triple", 3.0));

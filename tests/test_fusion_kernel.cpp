@@ -7,6 +7,7 @@
 // small matrix products computed inside the kernel (sizes, layouts, broadcasts, threads).
 #include <array>
 #include <random>
+#include <set>
 
 #include "codegen/llvm/fusion_kernel.h"
 #include "codegen/llvm/value_range.h"
@@ -84,14 +85,15 @@ Built build(const std::vector<Tensor>& inputs, const Body& body) {
 
 // Compiles the group for these inputs, runs it, and compares with the interpreter.
 void check(const std::string& what, const std::vector<Tensor>& inputs, const Body& body,
-           double rtol = 1e-6, double atol = 1e-6) {
+           double rtol = 1e-6, double atol = 1e-6, int lanes = 0) {
   SCOPED_TRACE(what);
   Built bt = build(inputs, body);
   std::string why;
   auto low = codegen::llvm::lower_group(*bt.group, &why);
   ASSERT_TRUE(low.has_value()) << why;
   auto args = codegen::llvm::launch_args(*low, inputs);
-  KernelSpec spec{low->program, codegen::llvm::access_for(low->program, args), 0};
+  KernelSpec spec{low->program, codegen::llvm::access_for(low->program, args), lanes};
+  spec.streaming = codegen::llvm::streams(low->program, args);
   auto kernel = FusedKernel::compile(spec);
   std::vector<Tensor> got = codegen::llvm::launch(*kernel, args);
   std::vector<IValue> in_vals(inputs.begin(), inputs.end());
@@ -446,6 +448,41 @@ std::pair<Tensor, Tensor> operands(int64_t m, int64_t k, int64_t n, ScalarType d
   Tensor a = ta ? random_tensor({k, m}, dt).t() : random_tensor({m, k}, dt);
   Tensor b = tb ? random_tensor({n, k}, dt).t() : random_tensor({k, n}, dt);
   return {a, b};
+}
+
+// The rest after the whole vectors runs in masked steps of one register: one step when the
+// kernel's vector is a register, else a loop of them with accumulators of its own. Every rest
+// length at vector widths of 2 lanes and 1 to 8 registers (max-autotune's candidates; one lane
+// is refused: the strided loop is the scalar code), for elementwise
+// outputs, a reduction into one slot (vector accumulators), a row reduction into many slots
+// (read-modify-write) and a product.
+TEST(FusedKernel, RestsOfEveryLengthAtEveryVectorWidth) {
+  const int reg = codegen::llvm::Jit::get().target().lanes(4);
+  for (int lanes : {2, reg, 2 * reg, 4 * reg, 8 * reg}) {
+    std::set<int64_t> sizes;  // rests of 1, one register -/+ 1, all but one, and 2+ steps
+    for (int64_t n : {1, reg - 1, reg + 1, lanes - 1, lanes + reg + 1, 2 * lanes - 1})
+      if (n > 0) sizes.insert(n);
+    for (int64_t n : sizes) {
+      const std::string at = fmt::format("{} lanes, n = {}", lanes, n);
+      Tensor x = random_tensor({n}, kFloat, 0.5, 1.5);
+      check("chain, sum and max of " + at, {x},
+            [](GroupBuilder& g) {
+              V a = g.op(OpKind::Tanh, {g.op(OpKind::Mul, {g.in(0), IValue(1.5)})});
+              return std::vector<V>{a, g.op(OpKind::Sum, {a, IValue(L{0}), IValue(false)}),
+                                    g.op(OpKind::Amax, {a, IValue(L{0}), IValue(false)})};
+            },
+            1e-5, 1e-5, lanes);
+      Tensor rows = random_tensor({3, n}, kFloat, 0.5, 1.5);
+      check("column sums of " + at, {rows}, reduce_body(OpKind::Sum, {0}, false, true), 1e-5,
+            1e-5, lanes);
+      auto [a, b] = operands(3, 5, n, kFloat, false, false);
+      check("product of " + at, {a, b},
+            [](GroupBuilder& g) {
+              return std::vector<V>{g.op(OpKind::Relu, {g.op(OpKind::Mm, {g.in(0), g.in(1)})})};
+            },
+            1e-5, 1e-5, lanes);
+    }
+  }
 }
 
 TEST(FusedProduct, OddSizesDtypesAndLayouts) {

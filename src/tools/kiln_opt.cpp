@@ -28,7 +28,8 @@ missing, runs passes and prints the result.
   --pipeline            run the default pipeline
   --emit=ir|dot|llvm    print IR text (default), Graphviz DOT, or the LLVM IR of each
                         fusion group's kernel (operands contiguous)
-  --lanes=N             vector elements per iteration for --emit=llvm (default 8)
+  --lanes=N             vector elements per iteration for --emit=llvm (default 8; 0: the
+                        target's default, else 2..64)
   --llvm-opt=N          optimisation level for --emit=llvm (default 0: as emitted)
   --no-verify           do not verify the input and the IR after each pass
   --stats               print each pass's time and node counts to stderr
@@ -97,8 +98,9 @@ Options parse_args(int argc, char** argv) {
       const std::string v(a.substr(lanes ? 8 : 11));
       char* end = nullptr;
       const long n = std::strtol(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || n < 0 || n > (lanes ? 64 : 3))
-        usage_error(std::string(lanes ? "--lanes takes 0..64" : "--llvm-opt takes 0..3") +
+      if (v.empty() || *end != '\0' || n < 0 || n > (lanes ? 64 : 3) || (lanes && n == 1))
+        usage_error(std::string(lanes ? "--lanes takes 0 (the target's default) or 2..64"
+                                      : "--llvm-opt takes 0..3") +
                     ", got " + v);
       (lanes ? o.lanes : o.llvm_opt) = static_cast<int>(n);
     } else if (a == "--no-verify") {

@@ -683,23 +683,27 @@ ScalarType operand_dtype(const KernelProgram& p, const Operands& o, int k) {
   return p.inputs[k - o.n_store - o.n_acc];
 }
 
-int default_lanes(const KernelProgram& p) {
-  // Four registers of the widest element the kernel touches: LLVM splits each op into four
-  // independent chains, which hides the latency of long math (see docs/design.md).
+// Lanes of one vector register of the widest element the kernel touches.
+int register_lanes(const KernelProgram& p) {
   int widest = 4;
   for (ScalarType t : p.inputs) widest = std::max<int>(widest, static_cast<int>(element_size(t)));
   for (const auto& out : p.outputs)
     widest = std::max<int>(widest, static_cast<int>(element_size(out.reduce ? out.acc : out.dtype)));
-  int ndots = 0;
-  for (const Instr& in : p.instrs) {
+  for (const Instr& in : p.instrs)
     if (in.kind == Instr::Kind::Op)
       widest = std::max<int>(widest, static_cast<int>(element_size(in.compute)));
-    ndots += in.kind == Instr::Kind::Dot;
-  }
-  // Products keep one accumulator per Dot across their k loop: about eight registers of them
-  // in all (two FMA pipes of latency four), at most four per Dot.
+  return std::max(1, Jit::get().target().lanes(widest));
+}
+
+int default_lanes(const KernelProgram& p) {
+  int ndots = 0;
+  for (const Instr& in : p.instrs) ndots += in.kind == Instr::Kind::Dot;
+  // Four registers: LLVM splits each op into four independent chains, which hides the latency
+  // of long math (see docs/design.md). Products keep one accumulator per Dot across their k
+  // loop: about eight registers of them in all (two FMA pipes of latency four), at most four
+  // per Dot.
   const int per_op = ndots ? std::clamp(8 / ndots, 1, 4) : 4;
-  return std::max(1, per_op * Jit::get().target().lanes(widest));
+  return per_op * register_lanes(p);
 }
 
 }  // namespace
@@ -711,7 +715,11 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
   KILN_ASSERT(static_cast<int>(spec.access.size()) == nops, "access for {} operands, got {}",
               nops, spec.access.size());
   Jit& jit = Jit::get();
-  int lanes = spec.lanes > 0 ? spec.lanes : default_lanes(p);
+  const int lanes = spec.lanes > 0 ? spec.lanes : default_lanes(p);
+  KILN_CHECK(lanes >= 2, "[codegen] a fused kernel's vector needs at least 2 lanes: got {}",
+             lanes);
+  // The masked head and tail steps: one register (or `lanes`, if fewer).
+  const int narrow = std::min(lanes, register_lanes(p));
   bool vector_path = true;
   for (Access a : spec.access) vector_path = vector_path && a != Access::Strided;
   auto m = std::make_unique<ll::Module>("fused", ctx);
@@ -841,6 +849,18 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
     return b.CreateGEP(b.getInt8Ty(), addr, b.CreateMul(kk, ks));
   };
 
+  // A loop's !llvm.loop: never unrolled, and (`no_vectorize`) not vectorised either.
+  auto loop_metadata = [&](bool no_vectorize) {
+    std::vector<ll::Metadata*> ops = {nullptr};
+    if (no_vectorize)
+      ops.push_back(ll::MDNode::get(ctx, {ll::MDString::get(ctx, "llvm.loop.vectorize.enable"),
+                                          ll::ConstantAsMetadata::get(b.getFalse())}));
+    ops.push_back(ll::MDNode::get(ctx, {ll::MDString::get(ctx, "llvm.loop.unroll.disable")}));
+    ll::MDNode* id = ll::MDNode::getDistinct(ctx, ops);
+    id->replaceOperandWith(0, id);
+    return id;
+  };
+
   // ---- the scalar strided loop (any layout) ------------------------------------------------
   // `fallback`: the loop only runs when a launch's strides differ from the spec's (the spec's
   // operands are contiguous or broadcast): LLVM's loop vectoriser and unroller skip it, which
@@ -879,17 +899,7 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
     ll::Value* jn = b.CreateAdd(j, b.getInt64(1), "j.next", true, true);
     j->addIncoming(jn, b.GetInsertBlock());
     ll::BranchInst* back = b.CreateCondBr(b.CreateICmpSLT(jn, n), body, exit);
-    if (fallback) {
-      auto flag = [&](const char* name) {
-        return ll::MDNode::get(ctx, {ll::MDString::get(ctx, name),
-                                     ll::ConstantAsMetadata::get(b.getFalse())});
-      };
-      ll::MDNode* no_unroll = ll::MDNode::get(ctx, {ll::MDString::get(ctx, "llvm.loop.unroll.disable")});
-      ll::MDNode* id = ll::MDNode::getDistinct(
-          ctx, {nullptr, flag("llvm.loop.vectorize.enable"), no_unroll});
-      id->replaceOperandWith(0, id);
-      back->setMetadata(ll::LLVMContext::MD_loop, id);
-    }
+    if (fallback) back->setMetadata(ll::LLVMContext::MD_loop, loop_metadata(true));
   };
 
   if (!vector_path) {
@@ -901,6 +911,7 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
   }
 
   // ---- the vector loop (contiguous and broadcast operands) ---------------------------------
+  mark_vector_code(*m);
   ll::Value* fast = b.getTrue();
   for (int k = 0; k < nops; ++k) {
     const int64_t want = spec.access[k] == Access::Broadcast ? 0 : element_size(dt[k]);
@@ -924,18 +935,18 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
   auto* vec_ph = ll::BasicBlock::Create(ctx, "vec.ph", fn);
   auto* vec_body = ll::BasicBlock::Create(ctx, "vec.body", fn);
   auto* vec_done = ll::BasicBlock::Create(ctx, "vec.done", fn);
-  auto* vec_tail = ll::BasicBlock::Create(ctx, "vec.tail", fn);
   auto* vec_fin = ll::BasicBlock::Create(ctx, "vec.fin", fn);
   auto* slow = ll::BasicBlock::Create(ctx, "slow", fn);
   b.CreateCondBr(fast, vec_ph, slow);
 
   b.SetInsertPoint(vec_ph);
   // Broadcast inputs: loaded once, splat. Reductions into one slot keep vector accumulators.
-  std::vector<Val> splats(nops);
+  std::vector<Val> splats(nops), narrow_splats(nops);
   for (int k = first_in; k < nops; ++k)
     if (spec.access[k] == Access::Broadcast && !dot_operand[k]) {
       Val s = load(k, base[k], 1, nullptr);
       splats[k] = Val(b.CreateVectorSplat(lanes, s.value()), b);
+      if (narrow != lanes) narrow_splats[k] = Val(b.CreateVectorSplat(narrow, s.value()), b);
     }
   // The whole vectors: [head, nvec).
   ll::Value* nvec =
@@ -943,29 +954,35 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
           ? b.CreateAdd(head, b.CreateAnd(b.CreateSub(n, head), b.getInt64(~int64_t(lanes - 1))),
                         "nvec")
           : b.CreateAnd(n, b.getInt64(~int64_t(lanes - 1)), "nvec");
-  std::vector<Val> acc_init(ops_.n_acc);
+  std::vector<Val> acc_init(ops_.n_acc), narrow_acc_init(ops_.n_acc);
   for (int a = 0; a < ops_.n_acc; ++a) {
     const auto& o = p.outputs[ops_.acc_out[a]];
     Val shape(ll::UndefValue::get(widen(b.getInt8Ty(), lanes)), b);
     acc_init[a] = identity(*o.reduce, o.acc, shape);
+    if (narrow != lanes) {
+      Val nshape(ll::UndefValue::get(widen(b.getInt8Ty(), narrow)), b);
+      narrow_acc_init[a] = identity(*o.reduce, o.acc, nshape);
+    }
   }
-  // One vector step at element offset `at`, under mask (null: all lanes); streaming stores
-  // where `nontemporal`.
-  auto vector_step = [&](ll::Value* at, ll::Value* mask, std::vector<Val>& accs, bool nontemporal) {
+  // One vector step of w lanes at element offset `at`, under mask (null: all lanes); streaming
+  // stores where `nontemporal`. accs: the broadcast accumulators, w lanes wide.
+  auto vector_step = [&](int w, ll::Value* at, ll::Value* mask, std::vector<Val>& accs,
+                         bool nontemporal) {
+    const std::vector<Val>& splat = w == lanes ? splats : narrow_splats;
     // The products first: the other loads would be live (spilled) across their loop.
-    const std::vector<Val> dots = emit_dots(lanes, [&](int k, ll::Value* ks, ll::Value* kk) {
+    const std::vector<Val> dots = emit_dots(w, [&](int k, ll::Value* ks, ll::Value* kk) {
       if (spec.access[k] == Access::Broadcast) {
         Val x = load(k, at_k(base[k], ks, kk), 1, nullptr);
-        return Val(b.CreateVectorSplat(lanes, x.value()), b);
+        return Val(b.CreateVectorSplat(w, x.value()), b);
       }
-      return load(k, at_k(b.CreateGEP(st[k], base[k], at), ks, kk), lanes, mask);
+      return load(k, at_k(b.CreateGEP(st[k], base[k], at), ks, kk), w, mask);
     });
     std::vector<Val> loads;
     for (int k = first_in; k < nops; ++k)
       loads.push_back(dot_operand[k] ? Val()
                       : spec.access[k] == Access::Broadcast
-                          ? splats[k]
-                          : load(k, b.CreateGEP(st[k], base[k], at), lanes, mask));
+                          ? splat[k]
+                          : load(k, b.CreateGEP(st[k], base[k], at), w, mask));
     std::vector<Val> v = emit_program(p, known, loads, dots, b);
     for (int s = 0; s < ops_.n_store; ++s)
       store(s, v[p.outputs[ops_.store_out[s]].instr], b.CreateGEP(st[s], base[s], at), mask,
@@ -979,27 +996,76 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
         accs[a] = mask ? where(Val(mask, b), c, accs[a]) : c;
       } else {
         ll::Value* ad = b.CreateGEP(st[k], base[k], at);
-        Val cur = load(k, ad, lanes, mask);
+        Val cur = load(k, ad, w, mask);
         store(k, combine(*o.reduce, o.acc, cur, x), ad, mask);
       }
     }
   };
-  // A mask of the first `count` lanes.
-  auto first_lanes = [&](ll::Value* count) {
-    std::vector<uint64_t> ids(lanes);
-    for (int l = 0; l < lanes; ++l) ids[l] = static_cast<uint64_t>(l);
+  // A mask of the first `count` lanes of w.
+  auto first_lanes = [&](int w, ll::Value* count) {
+    std::vector<uint64_t> ids(w);
+    for (int l = 0; l < w; ++l) ids[l] = static_cast<uint64_t>(l);
     ll::Value* iota = ll::ConstantDataVector::get(ctx, ll::ArrayRef<uint64_t>(ids));
-    return b.CreateICmpSLT(iota, b.CreateVectorSplat(lanes, count));
+    return b.CreateICmpSLT(iota, b.CreateVectorSplat(w, count));
+  };
+  // Reductions into one slot keep vector accumulators (the others read-modify-write).
+  auto vector_acc = [&](int a) { return spec.access[ops_.n_store + a] == Access::Broadcast; };
+  // Elements [start, start + count), count < `lanes`, in masked steps of `narrow` lanes: one
+  // step when count cannot exceed them, else a loop. accs: the broadcast accumulators (narrow
+  // lanes) going in; returns them as they stand in block `done`, where the code continues.
+  auto masked_steps = [&](ll::Value* start, ll::Value* count, int64_t max_count,
+                          std::vector<Val> accs, const char* name, ll::BasicBlock* done) {
+    const bool once = max_count <= narrow;
+    ll::BasicBlock* pre = b.GetInsertBlock();
+    auto* body = ll::BasicBlock::Create(ctx, name, fn, done);
+    b.CreateCondBr(b.CreateICmpSGT(count, b.getInt64(0)), body, done);
+    b.SetInsertPoint(body);
+    ll::PHINode* t = nullptr;
+    std::vector<ll::PHINode*> phi(ops_.n_acc, nullptr);
+    if (!once) {
+      t = b.CreatePHI(i64, 2, "t");
+      t->addIncoming(b.getInt64(0), pre);
+      for (int a = 0; a < ops_.n_acc; ++a)
+        if (vector_acc(a)) {
+          phi[a] = b.CreatePHI(accs[a].type(), 2, "tail.acc");
+          phi[a]->addIncoming(accs[a].value(), pre);
+        }
+    }
+    std::vector<Val> step_accs(ops_.n_acc);
+    for (int a = 0; a < ops_.n_acc; ++a)
+      if (vector_acc(a)) step_accs[a] = phi[a] ? Val(phi[a], b) : accs[a];
+    ll::Value* left = t ? b.CreateSub(count, t) : count;
+    vector_step(narrow, t ? b.CreateAdd(start, t) : start, first_lanes(narrow, left), step_accs,
+                false);
+    ll::BasicBlock* body_end = b.GetInsertBlock();
+    if (t) {
+      ll::Value* tn = b.CreateAdd(t, b.getInt64(narrow), "t.next", true, true);
+      t->addIncoming(tn, body_end);
+      for (int a = 0; a < ops_.n_acc; ++a)
+        if (phi[a]) phi[a]->addIncoming(step_accs[a].value(), body_end);
+      // Not unrolled: LLVM would copy the body once per possible step, which is what the
+      // narrow steps are there to avoid.
+      b.CreateCondBr(b.CreateICmpSLT(tn, count), body, done)
+          ->setMetadata(ll::LLVMContext::MD_loop, loop_metadata(false));
+    } else {
+      b.CreateBr(done);
+    }
+    b.SetInsertPoint(done);
+    std::vector<Val> out(ops_.n_acc);
+    for (int a = 0; a < ops_.n_acc; ++a) {
+      if (!vector_acc(a)) continue;
+      ll::PHINode* f = b.CreatePHI(accs[a].type(), 2, "acc.fin");
+      f->addIncoming(accs[a].value(), pre);
+      f->addIncoming(step_accs[a].value(), body_end);
+      out[a] = Val(f, b);
+    }
+    return out;
   };
   if (streaming) {
-    auto* head_bb = ll::BasicBlock::Create(ctx, "vec.head", fn, vec_body);
     auto* head_done = ll::BasicBlock::Create(ctx, "vec.head.done", fn, vec_body);
-    b.CreateCondBr(b.CreateICmpSGT(head, b.getInt64(0)), head_bb, head_done);
-    b.SetInsertPoint(head_bb);
-    std::vector<Val> none;
-    vector_step(b.getInt64(0), first_lanes(head), none, false);
-    b.CreateBr(head_done);
-    b.SetInsertPoint(head_done);
+    const int64_t max_head = reg_bytes / static_cast<int64_t>(element_size(dt[0])) - 1;
+    masked_steps(b.getInt64(0), head, max_head, std::vector<Val>(ops_.n_acc), "vec.head",
+                 head_done);
   }
   ll::BasicBlock* ph_end = b.GetInsertBlock();
   b.CreateCondBr(b.CreateICmpSGT(nvec, head), vec_body, vec_done);
@@ -1017,7 +1083,7 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
     std::vector<Val> accs(ops_.n_acc);
     for (int a = 0; a < ops_.n_acc; ++a)
       if (acc_phi[a]) accs[a] = Val(acc_phi[a], b);
-    vector_step(i, nullptr, accs, streaming);
+    vector_step(lanes, i, nullptr, accs, streaming);
     ll::Value* inext = b.CreateAdd(i, b.getInt64(lanes), "i.next", true, true);
     ll::BasicBlock* body_end = b.GetInsertBlock();
     i->addIncoming(inext, body_end);
@@ -1026,49 +1092,40 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
     b.CreateCondBr(b.CreateICmpSLT(inext, nvec), vec_body, vec_done);
   }
 
-  // After the whole vectors: the accumulators as they stand, then one masked tail vector.
+  // After the whole vectors: the accumulators as they stand, then the rest (< lanes elements)
+  // in masked steps. A rest narrower steps than the loop's is a loop of its own over a copy of
+  // the body a fraction the size, and code size is compile time (docs/design.md).
   b.SetInsertPoint(vec_done);
-  std::vector<ll::PHINode*> acc_done(ops_.n_acc, nullptr);
+  std::vector<Val> acc_done(ops_.n_acc);
   for (int a = 0; a < ops_.n_acc; ++a)
     if (acc_phi[a]) {
-      acc_done[a] = b.CreatePHI(acc_init[a].type(), 2, "acc.done");
-      acc_done[a]->addIncoming(acc_init[a].value(), ph_end);
+      ll::PHINode* d = b.CreatePHI(acc_init[a].type(), 2, "acc.done");
+      d->addIncoming(acc_init[a].value(), ph_end);
+      // the loop edge: the value the body's last block sends back to the body
+      for (ll::BasicBlock* pred : ll::predecessors(vec_done))
+        if (pred != ph_end) d->addIncoming(acc_phi[a]->getIncomingValueForBlock(pred), pred);
+      acc_done[a] = Val(d, b);
     }
-  // (the loop's incoming edge is added below, once the body's last block is known)
-  ll::Value* rem = b.CreateSub(n, nvec, "rem");
-  b.CreateCondBr(b.CreateICmpSGT(rem, b.getInt64(0)), vec_tail, vec_fin);
-
-  b.SetInsertPoint(vec_tail);
-  std::vector<Val> tail_accs(ops_.n_acc);
-  {
-    ll::Value* mask = first_lanes(rem);
-    for (int a = 0; a < ops_.n_acc; ++a)
-      if (acc_done[a]) tail_accs[a] = Val(acc_done[a], b);
-    vector_step(nvec, mask, tail_accs, false);
-  }
-  ll::BasicBlock* tail_end = b.GetInsertBlock();
-  b.CreateBr(vec_fin);
-
-  b.SetInsertPoint(vec_fin);
-  // phis first (all of them), then the horizontal combines.
-  std::vector<ll::PHINode*> fin(ops_.n_acc, nullptr);
+  std::vector<Val> tail_in(ops_.n_acc);
+  for (int a = 0; a < ops_.n_acc; ++a)
+    if (acc_phi[a])
+      tail_in[a] = narrow == lanes ? acc_done[a] : narrow_acc_init[a];
+  std::vector<Val> fin = masked_steps(nvec, b.CreateSub(n, nvec, "rem"), lanes - 1, tail_in,
+                                      "vec.tail", vec_fin);
   for (int a = 0; a < ops_.n_acc; ++a) {
     if (!acc_phi[a]) continue;
-    // the vec_done phi's loop edge: the value the body's last block sends back to the body
-    for (ll::BasicBlock* pred : ll::predecessors(vec_done))
-      if (pred != ph_end) acc_done[a]->addIncoming(acc_phi[a]->getIncomingValueForBlock(pred), pred);
-    fin[a] = b.CreatePHI(acc_init[a].type(), 2, "acc.fin");
-    fin[a]->addIncoming(acc_done[a], vec_done);
-    fin[a]->addIncoming(tail_accs[a].value(), tail_end);
-  }
-  for (int a = 0; a < ops_.n_acc; ++a) {
-    if (!fin[a]) continue;
-    // Lanes combined in order, then into the slot.
+    // Lanes combined in order (the loop's, then the rest's when it had its own), then into
+    // the slot.
     const int k = ops_.n_store + a;
     const auto& o = p.outputs[ops_.acc_out[a]];
     Val r = load(k, base[k], 1, nullptr);
-    for (int l = 0; l < lanes; ++l)
-      r = combine(*o.reduce, o.acc, r, Val(b.CreateExtractElement(fin[a], b.getInt64(l)), b));
+    auto fold = [&](const Val& acc) {
+      for (int l = 0; l < acc.lanes(); ++l)
+        r = combine(*o.reduce, o.acc, r,
+                    Val(b.CreateExtractElement(acc.value(), b.getInt64(l)), b));
+    };
+    if (narrow != lanes) fold(acc_done[a]);
+    fold(fin[a]);
     store(k, r, base[k], nullptr);
   }
   b.CreateBr(exit);

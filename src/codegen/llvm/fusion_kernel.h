@@ -86,7 +86,7 @@ inline constexpr const char* kFusedSymbol = "kiln_fused";
 
 /// Bumped by every change to the code a kernel program lowers to (the disk cache keys on it,
 /// so objects written by an older emitter of the same Kiln version are not reused).
-inline constexpr int kCodegenRevision = 4;
+inline constexpr int kCodegenRevision = 5;
 
 /// A fusion group prepared for code generation: its program, and how to find the kernel's
 /// operands among the group's inputs at run time.

@@ -137,7 +137,21 @@ void Jit::prepare(ll::Module& m) const {
     // same width (LLVM otherwise prefers 256 bits on some AVX-512 CPUs).
     if (!f.hasFnAttribute("prefer-vector-width")) f.addFnAttr("prefer-vector-width", width);
     if (!f.hasFnAttribute("min-legal-vector-width")) f.addFnAttr("min-legal-vector-width", width);
+    // Spilled vector registers in slots of their own alignment: the ABI's 16-byte stack made
+    // 32-byte spills straddle cache lines (and pages) wherever the caller's stack depth put
+    // them, and the 8-op chain ran 2.5x slower in one process than in another (docs/design.md).
+    if (!f.getFnStackAlign())
+      f.addFnAttr(ll::Attribute::getWithStackAlignment(m.getContext(),
+                                                       ll::Align(target_.vector_bits / 8)));
   }
+}
+
+void mark_vector_code(ll::Module& m) {
+  m.addModuleFlag(ll::Module::Max, kVectorCodeFlag, 1);
+}
+
+bool is_vector_code(const ll::Module& m) {
+  return m.getModuleFlag(kVectorCodeFlag) != nullptr;
 }
 
 void Jit::optimize(ll::Module& m, int opt_level) const {
@@ -157,6 +171,18 @@ void Jit::optimize(ll::Module& m, int opt_level) const {
   pb.registerLoopAnalyses(lam);
   pb.crossRegisterProxies(lam, fam, cgam, mam);
   ll::ModulePassManager mpm;
+  if (opt_level > 0 && is_vector_code(m)) {
+    // Loops already in their vector form need no vectoriser and little clean-up: the default
+    // pipeline's eight InstCombines and SLP over the unrolled vectors were 30% of a first
+    // compile and bought nothing measurable (docs/design.md). Products' k loops still unroll.
+    const std::string pipeline = fmt::format(
+        "function(early-cse,instcombine,simplifycfg,gvn,instcombine,loop-unroll<O{}>,"
+        "simplifycfg)",
+        std::min(opt_level, 3));
+    check_llvm(pb.parsePassPipeline(mpm, pipeline), "jit: kernel pipeline");
+    mpm.run(m, mam);
+    return;
+  }
   switch (opt_level) {
     case 0:
       mpm = pb.buildO0DefaultPipeline(ll::OptimizationLevel::O0);

@@ -95,7 +95,9 @@ class Jit {
   /// LLVM failures throw kiln::Error with LLVM's message.
   ObjectCode compile(::llvm::Module& m, const CompileOptions& options = {}) const;
 
-  /// Runs only the optimisation pipeline of compile (for KILN_DUMP_IR=llvm and tests).
+  /// Runs only the optimisation pipeline of compile (for KILN_DUMP_IR=llvm and tests): the
+  /// -O pipeline of opt_level, or for a module marked as vector code (mark_vector_code) a
+  /// short one of scalar clean-up and loop unrolling.
   void optimize(::llvm::Module& m, int opt_level = 3) const;
 
   /// Links an object file into the process. Objects compiled for another target key are
@@ -120,6 +122,12 @@ class Jit {
   mutable std::atomic<int64_t> compile_count_{0};
   std::atomic<int64_t> next_dylib_{0};
 };
+
+/// Marks a module whose hot loops are explicit vector code (a fused kernel's vector loop):
+/// Jit::optimize gives it a short pipeline without the loop and SLP vectorisers.
+void mark_vector_code(::llvm::Module& m);
+bool is_vector_code(const ::llvm::Module& m);
+inline constexpr const char* kVectorCodeFlag = "kiln.vector-code";
 
 /// The textual LLVM IR of a module (KILN_DUMP_IR=llvm).
 std::string print_ir(const ::llvm::Module& m);
