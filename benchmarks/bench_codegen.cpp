@@ -7,11 +7,8 @@
 
 #include <vector>
 
-#include <kiln/jit/compile.h>
-
 #include "bench_util.h"
 #include "codegen/llvm/elementwise_kernel.h"
-#include "layers.h"
 
 namespace {
 
@@ -51,17 +48,7 @@ BENCHMARK(BM_Chain8_Jit)->Arg(1)->Arg(0)->UseRealTime()->Unit(benchmark::kMillis
 // The same chain through kiln::jit::compile (a fused kernel), in this process without libtorch
 // (bench_jit loads it, and the speed of a kernel that spills registers depended on that: see
 // docs/design.md, "Vector width").
-void BM_Chain8_Compiled(benchmark::State& state) {
-  set_threads(state);
-  kiln::NoGradGuard no_grad;
-  kiln::jit::CompileOptions o;
-  o.disk_cache = false;
-  auto f = kiln::jit::compile([](const Tensor& t) { return kiln::bench::chain8(t); }, o);
-  Tensor x = kiln::randn({k16M});
-  f(x);
-  for (auto _ : state) benchmark::DoNotOptimize(f(x));
-  state.SetBytesProcessed(state.iterations() * 2 * k16M * int64_t{sizeof(float)});
-}
+void BM_Chain8_Compiled(benchmark::State& state) { kiln::bench::compiled_chain8(state); }
 BENCHMARK(BM_Chain8_Compiled)->Arg(1)->Arg(0)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 void BM_Chain8_Eager(benchmark::State& state) {

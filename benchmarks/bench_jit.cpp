@@ -38,15 +38,7 @@ jit::CompileOptions options(jit::CompileMode mode = jit::CompileMode::Default) {
 }
 
 // ---- the 8-op chain ------------------------------------------------------------------------
-void BM_Chain8_Compiled(benchmark::State& state) {
-  set_threads(state);
-  kiln::NoGradGuard no_grad;
-  Tensor x = kiln::randn({k16M});
-  auto f = jit::compile([](const Tensor& t) { return kiln::bench::chain8(t); }, options());
-  f(x);
-  for (auto _ : state) benchmark::DoNotOptimize(f(x));
-  state.SetBytesProcessed(state.iterations() * 2 * k16M * int64_t{sizeof(float)});
-}
+void BM_Chain8_Compiled(benchmark::State& state) { kiln::bench::compiled_chain8(state); }
 BENCHMARK(BM_Chain8_Compiled)->Arg(1)->Arg(0)->UseRealTime()->Unit(benchmark::kMillisecond);
 
 // A memory-bound compiled kernel (x * 2 + 1): what streaming stores buy against both floors.

@@ -1,13 +1,17 @@
-// Shared by the benchmarks: the thread setting and the STREAM-style copy floors.
+// Shared by the benchmarks: the thread setting, the STREAM-style copy floors and the compiled
+// 8-op chain (timed by bench_jit next to libtorch and by bench_codegen without it).
 #pragma once
 
 #include <benchmark/benchmark.h>
 #include <emmintrin.h>
+#include <kiln/jit/compile.h>
 #include <kiln/kiln.h>
 
 #include <algorithm>
 #include <cstring>
 #include <thread>
+
+#include "layers.h"
 
 namespace kiln::bench {
 
@@ -16,6 +20,21 @@ inline void set_threads(const benchmark::State& state) {
   const int n = static_cast<int>(state.range(0));
   kiln::set_num_threads(
       n > 0 ? n : static_cast<int>(std::max(1u, std::thread::hardware_concurrency())));
+}
+
+/// The 8-op chain on 16M float32 through kiln::jit::compile (no disk cache), timed after its
+/// first call; state.range(0) = threads.
+inline void compiled_chain8(benchmark::State& state) {
+  constexpr int64_t n = int64_t{1} << 24;
+  set_threads(state);
+  kiln::NoGradGuard no_grad;
+  kiln::jit::CompileOptions o;
+  o.disk_cache = false;
+  auto f = kiln::jit::compile([](const kiln::Tensor& t) { return chain8(t); }, o);
+  kiln::Tensor x = kiln::randn({n});
+  f(x);
+  for (auto _ : state) benchmark::DoNotOptimize(f(x));
+  state.SetBytesProcessed(state.iterations() * 2 * n * int64_t{sizeof(float)});
 }
 
 /// A copy of the float tensor x into a fresh one, chunked over the thread pool like the

@@ -954,16 +954,13 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
           ? b.CreateAdd(head, b.CreateAnd(b.CreateSub(n, head), b.getInt64(~int64_t(lanes - 1))),
                         "nvec")
           : b.CreateAnd(n, b.getInt64(~int64_t(lanes - 1)), "nvec");
-  std::vector<Val> acc_init(ops_.n_acc), narrow_acc_init(ops_.n_acc);
-  for (int a = 0; a < ops_.n_acc; ++a) {
+  // Reductions into one slot keep vector accumulators (the others read-modify-write), starting
+  // at the reduction's identity, w lanes wide.
+  auto vector_acc = [&](int a) { return spec.access[ops_.n_store + a] == Access::Broadcast; };
+  auto acc_identity = [&](int a, int w) {
     const auto& o = p.outputs[ops_.acc_out[a]];
-    Val shape(ll::UndefValue::get(widen(b.getInt8Ty(), lanes)), b);
-    acc_init[a] = identity(*o.reduce, o.acc, shape);
-    if (narrow != lanes) {
-      Val nshape(ll::UndefValue::get(widen(b.getInt8Ty(), narrow)), b);
-      narrow_acc_init[a] = identity(*o.reduce, o.acc, nshape);
-    }
-  }
+    return identity(*o.reduce, o.acc, Val(ll::UndefValue::get(widen(b.getInt8Ty(), w)), b));
+  };
   // One vector step of w lanes at element offset `at`, under mask (null: all lanes); streaming
   // stores where `nontemporal`. accs: the broadcast accumulators, w lanes wide.
   auto vector_step = [&](int w, ll::Value* at, ll::Value* mask, std::vector<Val>& accs,
@@ -1008,8 +1005,6 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
     ll::Value* iota = ll::ConstantDataVector::get(ctx, ll::ArrayRef<uint64_t>(ids));
     return b.CreateICmpSLT(iota, b.CreateVectorSplat(w, count));
   };
-  // Reductions into one slot keep vector accumulators (the others read-modify-write).
-  auto vector_acc = [&](int a) { return spec.access[ops_.n_store + a] == Access::Broadcast; };
   // Elements [start, start + count), count < `lanes`, in masked steps of `narrow` lanes: one
   // step when count cannot exceed them, else a loop. accs: the broadcast accumulators (narrow
   // lanes) going in; returns them as they stand in block `done`, where the code continues.
@@ -1075,9 +1070,10 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
   i->addIncoming(head, ph_end);
   std::vector<ll::PHINode*> acc_phi(ops_.n_acc, nullptr);
   for (int a = 0; a < ops_.n_acc; ++a)
-    if (spec.access[ops_.n_store + a] == Access::Broadcast) {
-      acc_phi[a] = b.CreatePHI(acc_init[a].type(), 2, "acc");
-      acc_phi[a]->addIncoming(acc_init[a].value(), ph_end);
+    if (vector_acc(a)) {
+      const Val init = acc_identity(a, lanes);
+      acc_phi[a] = b.CreatePHI(init.type(), 2, "acc");
+      acc_phi[a]->addIncoming(init.value(), ph_end);
     }
   {
     std::vector<Val> accs(ops_.n_acc);
@@ -1093,14 +1089,14 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
   }
 
   // After the whole vectors: the accumulators as they stand, then the rest (< lanes elements)
-  // in masked steps. A rest narrower steps than the loop's is a loop of its own over a copy of
-  // the body a fraction the size, and code size is compile time (docs/design.md).
+  // in masked steps. Steps narrower than the loop's are a loop of their own over a copy of the
+  // body a fraction of its size, and code size is compile time (docs/design.md).
   b.SetInsertPoint(vec_done);
   std::vector<Val> acc_done(ops_.n_acc);
   for (int a = 0; a < ops_.n_acc; ++a)
-    if (acc_phi[a]) {
-      ll::PHINode* d = b.CreatePHI(acc_init[a].type(), 2, "acc.done");
-      d->addIncoming(acc_init[a].value(), ph_end);
+    if (vector_acc(a)) {
+      ll::PHINode* d = b.CreatePHI(acc_phi[a]->getType(), 2, "acc.done");
+      d->addIncoming(acc_identity(a, lanes).value(), ph_end);
       // the loop edge: the value the body's last block sends back to the body
       for (ll::BasicBlock* pred : ll::predecessors(vec_done))
         if (pred != ph_end) d->addIncoming(acc_phi[a]->getIncomingValueForBlock(pred), pred);
@@ -1108,12 +1104,11 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
     }
   std::vector<Val> tail_in(ops_.n_acc);
   for (int a = 0; a < ops_.n_acc; ++a)
-    if (acc_phi[a])
-      tail_in[a] = narrow == lanes ? acc_done[a] : narrow_acc_init[a];
+    if (vector_acc(a)) tail_in[a] = narrow == lanes ? acc_done[a] : acc_identity(a, narrow);
   std::vector<Val> fin = masked_steps(nvec, b.CreateSub(n, nvec, "rem"), lanes - 1, tail_in,
                                       "vec.tail", vec_fin);
   for (int a = 0; a < ops_.n_acc; ++a) {
-    if (!acc_phi[a]) continue;
+    if (!vector_acc(a)) continue;
     // Lanes combined in order (the loop's, then the rest's when it had its own), then into
     // the slot.
     const int k = ops_.n_store + a;
