@@ -201,6 +201,36 @@ TEST(Jit, VectorCodeModulesSkipTheVectorisers) {
   }
 }
 
+// KILN_PERF_MAP=1: each function looked up is listed in /tmp/perf-<pid>.map (address, size,
+// library:name), which perf reads to name JIT code; unset, nothing is written.
+TEST(Jit, PerfMapNamesLookedUpFunctions) {
+  const std::string path = "/tmp/perf-" + std::to_string(::getpid()) + ".map";
+  std::filesystem::remove(path);
+  ll::LLVMContext ctx;
+  auto m1 = scalar_loop_module(ctx);
+  auto quiet = Jit::get().add(*m1);
+  ASSERT_NE(quiet->lookup("axpb"), nullptr);
+  EXPECT_FALSE(std::filesystem::exists(path));
+  ::setenv("KILN_PERF_MAP", "1", 1);
+  auto m2 = scalar_loop_module(ctx);
+  auto lib = Jit::get().add(*m2);
+  void* addr = lib->lookup("axpb");
+  ::unsetenv("KILN_PERF_MAP");
+  std::ifstream in(path);
+  std::string line, found;
+  while (std::getline(in, line))
+    if (line.find(":axpb") != std::string::npos) found = line;
+  std::filesystem::remove(path);
+  ASSERT_FALSE(found.empty());
+  std::istringstream fields(found);
+  std::string a, size, name;
+  fields >> std::hex;
+  fields >> a >> size >> name;
+  EXPECT_EQ(std::stoull(a, nullptr, 16), reinterpret_cast<uintptr_t>(addr)) << found;
+  EXPECT_GT(std::stoull(size, nullptr, 16), 16u) << found;
+  EXPECT_EQ(name.substr(0, 13), "kiln_kernels_") << found;
+}
+
 TEST(Jit, CompileAndCall) {
   ll::LLVMContext ctx;
   auto lib = Jit::get().add(*scale_module(ctx, "triple", 3.0));

@@ -1191,6 +1191,36 @@ TEST(Copy, BroadcastConversionAndOverlap) {
   EXPECT_EQ(e.numel(), 0);
 }
 
+// Copies whose source is a transposed matrix take 8x8 tiles: every size around the tile edges,
+// sources and destinations that are slices of larger matrices, conversions.
+TEST(Copy, TransposedMatricesInTiles) {
+  for (int64_t rows : {1, 7, 8, 9, 16, 23})
+    for (int64_t cols : {5, 8, 17, 40}) {
+      SCOPED_TRACE(fmt::format("{}x{}", rows, cols));
+      Tensor big = kiln::randn({cols + 3, rows + 2}, kDouble);
+      Tensor src = big.slice(0, 1, cols + 1).slice(1, 2, rows + 2).t();  // [rows, cols]
+      ASSERT_EQ(src.stride(0), 1);
+      Tensor wide = kiln::full({rows, cols + 5}, -7.0);
+      Tensor dst = wide.slice(1, 2, cols + 2);  // rows cols + 5 apart
+      dst.copy_(src);
+      Tensor dd = kiln::zeros({rows, cols}, kDouble);
+      dd.copy_(src);
+      Tensor di = kiln::zeros({rows, cols}, kLong);
+      di.copy_(src * 10);
+      const std::vector<double> w = to_vector(wide), d = to_vector(dd), i = to_vector(di);
+      for (int64_t r = 0; r < rows; ++r) {
+        EXPECT_EQ(w[r * (cols + 5)], -7.0);
+        EXPECT_EQ(w[r * (cols + 5) + cols + 4], -7.0);
+        for (int64_t c = 0; c < cols; ++c) {
+          const double want = big[c + 1][r + 2].item<double>();
+          ASSERT_EQ(d[r * cols + c], want) << r << ", " << c;
+          ASSERT_EQ(w[r * (cols + 5) + c + 2], static_cast<float>(want)) << r << ", " << c;
+          ASSERT_EQ(i[r * cols + c], std::trunc(want * 10)) << r << ", " << c;
+        }
+      }
+    }
+}
+
 TEST(Copy, FillAndZero) {
   for (ScalarType dt : kAllDtypes) {
     Tensor t = kiln::zeros({3, 5}, dt);

@@ -84,16 +84,22 @@ Built build(const std::vector<Tensor>& inputs, const Body& body) {
 }
 
 // Compiles the group for these inputs, runs it, and compares with the interpreter.
+// `grain` (> 0): the launch's task grain; `compile_inputs`: the inputs the kernel is specialised
+// for, when not `inputs` (same sizes, other strides).
 void check(const std::string& what, const std::vector<Tensor>& inputs, const Body& body,
-           double rtol = 1e-6, double atol = 1e-6, int lanes = 0) {
+           double rtol = 1e-6, double atol = 1e-6, int lanes = 0, int64_t grain = 0,
+           const std::vector<Tensor>& compile_inputs = {}) {
   SCOPED_TRACE(what);
   Built bt = build(inputs, body);
   std::string why;
   auto low = codegen::llvm::lower_group(*bt.group, &why);
   ASSERT_TRUE(low.has_value()) << why;
   auto args = codegen::llvm::launch_args(*low, inputs);
-  KernelSpec spec{low->program, codegen::llvm::access_for(low->program, args), lanes};
-  spec.streaming = codegen::llvm::streams(low->program, args);
+  if (grain > 0) args.grain = grain;
+  KernelSpec spec = codegen::llvm::spec_for(
+      low->program,
+      compile_inputs.empty() ? args : codegen::llvm::launch_args(*low, compile_inputs));
+  spec.lanes = lanes;
   auto kernel = FusedKernel::compile(spec);
   std::vector<Tensor> got = codegen::llvm::launch(*kernel, args);
   std::vector<IValue> in_vals(inputs.begin(), inputs.end());
@@ -550,6 +556,39 @@ TEST(FusedProduct, GatesFromSlicesOfOneMatrix) {
   }
 }
 
+// Products whose operands of one role share a k stride step one offset for all of them; a
+// launch whose strides differ from the compiled spec's takes the strided loop, with the same
+// results. Two products of one state with a weight's column slices (shared), and with two
+// weights of different row pitches (not shared).
+TEST(FusedProduct, SharedKStridesAreCheckedAtRunTime) {
+  const int64_t k = 12, batch = 6, n = 20;
+  Tensor h = random_tensor({batch, k}, kFloat);
+  Tensor one = random_tensor({k, 2 * n}, kFloat);
+  Tensor w1 = one.slice(1, 0, n), w2 = one.slice(1, n, 2 * n);
+  Tensor v1 = random_tensor({k, n}, kFloat), v2 = random_tensor({k, n + 9}, kFloat).slice(1, 0, n);
+  auto body = [](GroupBuilder& g) {
+    V p = g.op(OpKind::Mm, {g.in(0), g.in(1)}), q = g.op(OpKind::Mm, {g.in(0), g.in(2)});
+    return std::vector<V>{g.op(OpKind::Add, {g.op(OpKind::Tanh, {p}), q})};
+  };
+  {
+    Built bt = build({h, w1, w2}, body);
+    std::string why;
+    auto low = codegen::llvm::lower_group(*bt.group, &why);
+    ASSERT_TRUE(low.has_value()) << why;
+    EXPECT_TRUE(codegen::llvm::spec_for(low->program, codegen::llvm::launch_args(*low, {h, w1, w2}))
+                    .uniform_k);
+    EXPECT_FALSE(
+        codegen::llvm::spec_for(low->program, codegen::llvm::launch_args(*low, {h, v1, v2}))
+            .uniform_k);
+  }
+  check("slices of one weight", {h, w1, w2}, body, 1e-5, 1e-5);
+  check("two weights", {h, v1, v2}, body, 1e-5, 1e-5);
+  check("compiled for slices of one weight, run on two", {h, v1, v2}, body, 1e-5, 1e-5, 0, 0,
+        {h, w1, w2});
+  check("compiled for two weights, run on slices of one", {h, w1, w2}, body, 1e-5, 1e-5, 0, 0,
+        {h, v1, v2});
+}
+
 TEST(FusedProduct, BroadcastReducedAndParallel) {
   Tensor a1 = random_tensor({1, 6}, kFloat), b = random_tensor({6, 9}, kFloat);
   Tensor x = random_tensor({3, 5, 9}, kFloat);
@@ -595,6 +634,45 @@ TEST(FusedProduct, BroadcastReducedAndParallel) {
           return std::vector<V>{g.op(OpKind::Tanh, {g.op(OpKind::Mm, {g.in(0), g.in(1)})})};
         },
         1e-5, 1e-5);
+  }
+  set_num_threads(threads);
+}
+
+// The kernel runs the rows of the dim before the inner one itself; the launcher splits kept
+// outer dims and kept rows into tasks (a task may start and end inside an outer index's rows)
+// and hands reduced rows to one call. Layouts of two and three dims that do not coalesce
+// (broadcasts, reductions), on 1-3 threads with task grains down to one row.
+TEST(FusedKernel, RowsSplitIntoTasksAndReducedInOrder) {
+  const int threads = get_num_threads();
+  for (int t : {1, 2, 3}) {
+    set_num_threads(t);
+    for (int64_t grain : {0, 1, 50}) {
+      const std::string at = fmt::format(" on {} thread(s), grain {}", t, grain);
+      Tensor x = random_tensor({13, 21}, kFloat), b = random_tensor({21}, kFloat);
+      check(
+          "[13, 21] + [21]" + at, {x, b},
+          [](GroupBuilder& g) {
+            return std::vector<V>{g.op(OpKind::Exp, {g.op(OpKind::Add, {g.in(0), g.in(1)})})};
+          },
+          1e-6, 1e-6, 0, grain);
+      Tensor y = random_tensor({3, 7, 9}, kDouble), c = random_tensor({7, 1}, kDouble);
+      check(
+          "[3, 7, 9] * [7, 1]" + at, {y, c},
+          [](GroupBuilder& g) {
+            return std::vector<V>{g.op(OpKind::Mul, {g.in(0), g.in(1)})};
+          },
+          1e-12, 1e-12, 0, grain);
+      for (const L& dims : {L{0}, L{1}, L{0, 1}, L{0, 2}, L{1, 2}}) {
+        check(
+            fmt::format("sum over {} of [3, 7, 9] * [9]", dims) + at,
+            {y, random_tensor({9}, kDouble)},
+            [dims](GroupBuilder& g) {
+              V m = g.op(OpKind::Mul, {g.in(0), g.in(1)});
+              return std::vector<V>{g.op(OpKind::Sum, {m, IValue(dims), IValue(false)}), m};
+            },
+            1e-12, 1e-12, 0, grain);
+      }
+    }
   }
   set_num_threads(threads);
 }

@@ -181,6 +181,33 @@ TEST(Jit, SignatureCacheHitsMissesAndRecompileReasons) {
   EXPECT_NE(e.find("time: trace"), std::string::npos) << e;
 }
 
+// Kernels are specialised for the inputs of the first call, intermediate values included:
+// those after a list (cat's) as well. An LSTM-like step whose state is a cat: the gate kernel's
+// products read column slices of one weight (one k stride); a transposed input read after the
+// cat takes the strided loop.
+TEST(Jit, KernelsAfterAListAreSpecialisedForTheirInputs) {
+  TempCache cache;
+  auto step = [](const Tensor& x, const Tensor& h, const Tensor& w, const Tensor& c,
+                 const Tensor& u) {
+    Tensor gates = matmul(cat({x, h}, 1), w);
+    std::vector<Tensor> g = gates.chunk(4, 1);
+    Tensor c2 = sigmoid(g[1]) * c + sigmoid(g[0]) * tanh(g[2]);
+    return std::make_tuple(sigmoid(g[3]) * tanh(c2), tanh(u.t()) + c2);
+  };
+  auto f = jit::compile(step, cache.options());
+  Tensor x = random_tensor({5, 6}, kFloat), h = random_tensor({5, 10}, kFloat),
+         w = random_tensor({16, 4 * 12}, kFloat), c = random_tensor({5, 12}, kFloat),
+         u = random_tensor({12, 5}, kFloat);
+  auto [h2, u2] = f(x, h, w, c, u);
+  auto [eh, eu] = step(x, h, w, c, u);
+  EXPECT_TRUE(close(h2, eh, 1e-5, 1e-5));
+  EXPECT_TRUE(close(u2, eu, 1e-5, 1e-5));
+  const std::string e = explain(f);
+  EXPECT_NE(e.find("+ 4 product(s)"), std::string::npos) << e;
+  EXPECT_NE(e.find("shared k strides"), std::string::npos) << e;
+  EXPECT_NE(e.find("strided loop"), std::string::npos) << e;
+}
+
 TEST(Jit, InputsRequiringGradRunEagerlyWithAutograd) {
   TempCache cache;
   auto f = jit::compile(chain8, cache.options());

@@ -28,7 +28,9 @@ class Interpreter {
         KILN_CHECK(m.empty(), "{} input {} ({}) does not fit its type {}: {}", kPrefix, i,
                    value_str(v), v->type().str(), m);
       }
-    return block(g.block(), std::move(inputs));
+    std::vector<IValue> outs = block(g.block(), std::move(inputs));
+    if (options_.values != nullptr) *options_.values = env_;
+    return outs;
   }
 
  private:

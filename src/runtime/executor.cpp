@@ -20,6 +20,7 @@
 
 #include "core/sha256.h"
 #include "kiln/functions.h"
+#include "kiln/ir/interpreter.h"
 #include "kiln/ir/printer.h"
 #include "kiln/ops/call.h"
 #include "kiln/version.h"
@@ -271,9 +272,7 @@ struct Lowerer {
     KernelSpec spec;
     spec.program = st.lowering->program;
     if (have_examples) {
-      const codegen::llvm::LaunchArgs args = codegen::llvm::launch_args(*st.lowering, ex);
-      spec.access = codegen::llvm::access_for(spec.program, args);
-      spec.streaming = codegen::llvm::streams(spec.program, args);
+      spec = codegen::llvm::spec_for(spec.program, codegen::llvm::launch_args(*st.lowering, ex));
     } else {
       // Without examples assume contiguous operands, and products' operands as the products
       // pass lays them out: A [M, K] constant along a row of the result, B [K, N] contiguous.
@@ -724,25 +723,10 @@ Executor::Executor(std::unique_ptr<ir::Graph> g, const std::vector<IValue>& exam
       for (const ir::Value* v : n->inputs())
         if (!lw.examples.count(v)) needs_run = true;
   if (needs_run && example_inputs.size() == graph_->inputs().size()) {
-    std::unordered_map<const ir::Value*, IValue> env = lw.examples;
-    for (const ir::Node* n : graph_->block()->nodes()) {
-      std::vector<IValue> outs;
-      if (n->kind().is(ir::Prim::Constant)) {
-        outs = {n->attr("value")};
-      } else if (n->kind().is_op()) {
-        std::vector<IValue> a;
-        for (const ir::Value* v : n->inputs()) a.push_back(env.at(v));
-        outs = ops::call(n->kind().op(), a);
-      } else if (n->kind().is(ir::Prim::FusionGroup) || n->kind().is(ir::Prim::Call)) {
-        std::vector<IValue> a;
-        for (const ir::Value* v : n->inputs()) a.push_back(env.at(v));
-        outs = run_block_eagerly(n->block(0), a);
-      } else {
-        break;  // control flow: later groups get no examples (contiguous is assumed)
-      }
-      for (size_t i = 0; i < outs.size(); ++i) env[n->output(i)] = outs[i];
-    }
-    lw.examples = std::move(env);
+    ir::RunOptions ro;
+    ro.check_types = false;
+    ro.values = &lw.examples;
+    ir::run(*graph_, example_inputs, ro);
   }
   plan_ = lw.block(graph_->block(), *graph_);
   lw.build_pending(*plan_);
@@ -806,10 +790,20 @@ std::string Executor::describe() const {
         }
         int reds = 0;
         for (const auto& o : st.lowering->program.outputs) reds += o.reduce.has_value();
-        s += fmt::format("  kernel #{}: {} elementwise ops{}{} over {} -> {} output(s)\n", k++,
+        // How the kernel reads its operands, as specialised for the example inputs.
+        std::string how;
+        if (st.kernel) {
+          const codegen::llvm::KernelSpec& spec = st.kernel->spec();
+          bool strided = false;
+          for (codegen::llvm::Access a : spec.access)
+            strided = strided || a == codegen::llvm::Access::Strided;
+          how = strided ? "; strided loop" : "; vector loop";
+          if (spec.uniform_k) how += ", shared k strides";
+        }
+        s += fmt::format("  kernel #{}: {} elementwise ops{}{} over {} -> {} output(s){}\n", k++,
                          nops, dots ? fmt::format(" + {} product(s)", dots) : "",
                          reds ? fmt::format(" + {} reduction(s)", reds) : "",
-                         shape_str(st.lowering->shape), st.out.size());
+                         shape_str(st.lowering->shape), st.out.size(), how);
         break;
       }
       case Plan::Step::Kind::Group:

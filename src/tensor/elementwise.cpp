@@ -393,8 +393,39 @@ Arg targ(const Tensor& t) { return Arg{&t, Scalar()}; }
 Arg sarg(const Scalar& s) { return Arg{nullptr, s}; }
 
 // ---- copy / cast ----------------------------------------------------------------------------
+// A transposing copy of a matrix (src's rows are dst's columns): 8x8 tiles, so that a tile's
+// reads and writes stay in a few cache lines and its loops have constant strides (the row
+// loop below would step src by its full column stride for every element).
+template <typename out_t, typename in_t>
+bool transpose_copy(const Tensor& dst, const Tensor& src) {
+  if (dst.dim() != 2 || !src.sizes().equals(dst.sizes()) || dst.stride(1) != 1 ||
+      src.stride(0) != 1 || src.stride(1) == 1 || dst.size(0) < 8 || dst.size(1) < 8)
+    return false;
+  const int64_t rows = dst.size(0), cols = dst.size(1);
+  const int64_t ds = dst.stride(0), ss = src.stride(1);
+  auto* o = static_cast<out_t*>(dst.data_ptr());
+  const auto* x = static_cast<const in_t*>(src.data_ptr());
+  constexpr int64_t T = 8;
+  parallel_for(0, (rows + T - 1) / T, std::max<int64_t>(1, detail::kElementwiseGrain / (T * cols)),
+               [&](int64_t b0, int64_t b1) {
+                 for (int64_t i0 = b0 * T; i0 < std::min(rows, b1 * T); i0 += T) {
+                   const int64_t i1 = std::min(rows, i0 + T);
+                   int64_t j0 = 0;
+                   for (; j0 + T <= cols && i1 - i0 == T; j0 += T)
+                     for (int64_t i = 0; i < T; ++i)
+                       for (int64_t j = 0; j < T; ++j)
+                         o[(i0 + i) * ds + j0 + j] = convert<out_t>(x[(j0 + j) * ss + i0 + i]);
+                   for (int64_t i = i0; i < i1; ++i)  // the rest: short tiles, last columns
+                     for (int64_t j = j0; j < cols; ++j)
+                       o[i * ds + j] = convert<out_t>(x[j * ss + i]);
+                 }
+               });
+  return true;
+}
+
 template <typename out_t, typename in_t>
 void cast_kernel(const Tensor& dst, const Tensor& src) {
+  if (transpose_copy<out_t, in_t>(dst, src)) return;
   detail::for_each_row<2>(
       dst.sizes(), {static_cast<char*>(dst.data_ptr()), static_cast<char*>(src.data_ptr())},
       {detail::broadcast_byte_strides(dst, dst.sizes()), detail::broadcast_byte_strides(src, dst.sizes())},

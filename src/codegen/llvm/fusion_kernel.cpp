@@ -84,7 +84,8 @@ std::vector<int> KernelProgram::dot_roles() const {
 std::string KernelSpec::key() const {
   std::string s = program.str() + "access";
   for (Access a : access) s += a == Access::Contiguous ? " c" : a == Access::Broadcast ? " b" : " s";
-  return s + fmt::format("\nlanes {}{}\n", lanes, streaming ? " streaming" : "");
+  return s + fmt::format("\nlanes {}{}{}\n", lanes, streaming ? " streaming" : "",
+                         uniform_k ? " uniform-k" : "");
 }
 
 namespace {
@@ -727,13 +728,16 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
   ll::IRBuilder<> b(ctx);
   ll::Type* i64 = b.getInt64Ty();
   ll::Type* ptr = b.getPtrTy();
-  auto* fty = ll::FunctionType::get(b.getVoidTy(), {ptr, ptr, i64}, false);
+  auto* fty = ll::FunctionType::get(b.getVoidTy(), {ptr, ptr, i64, i64}, false);
   auto* fn = ll::Function::Create(fty, ll::Function::ExternalLinkage, kFusedSymbol, *m);
   fn->addFnAttr(ll::Attribute::NoUnwind);
   ll::Value* n = fn->getArg(2);
+  ll::Value* rows = fn->getArg(3);
 
   auto* entry = ll::BasicBlock::Create(ctx, "entry", fn);
-  auto* exit = ll::BasicBlock::Create(ctx, "exit", fn);
+  auto* row_head = ll::BasicBlock::Create(ctx, "row", fn);
+  auto* exit = ll::BasicBlock::Create(ctx, "exit", fn);  // the end of a row
+  auto* done = ll::BasicBlock::Create(ctx, "done", fn);
   b.SetInsertPoint(entry);
   std::vector<ll::Value*> base(nops), stride(nops);
   std::vector<ll::Type*> st(nops), vt(nops);
@@ -750,16 +754,35 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
   for (size_t i = 0; i < p.instrs.size(); ++i)
     if (p.instrs[i].kind == Instr::Kind::Dot) dot_ids.push_back(static_cast<int>(i));
   std::vector<bool> dot_operand(nops, false);
-  std::vector<ll::Value*> k_stride(nops, nullptr);
+  // Per operand its k stride; with spec.uniform_k the vector loop steps every operand of a
+  // role by the first one's (shared_k_stride), which `fast` checks.
+  std::vector<ll::Value*> k_stride(nops, nullptr), shared_k_stride(nops, nullptr);
+  int64_t at = nops;  // the next stride to read
   {
     const std::vector<int> roles = p.dot_roles();
-    int64_t at = nops;
+    ll::Value* first[3] = {nullptr, nullptr, nullptr};
     for (size_t i = 0; i < roles.size(); ++i) {
       const int k = ops_.n_store + ops_.n_acc + static_cast<int>(i);
       if (!roles[i]) continue;
       dot_operand[k] = true;
       k_stride[k] = b.CreateLoad(i64, b.CreateConstGEP1_64(i64, fn->getArg(1), at++));
+      if (!first[roles[i]]) first[roles[i]] = k_stride[k];
+      shared_k_stride[k] = spec.uniform_k ? first[roles[i]] : k_stride[k];
     }
+  }
+  // The rows: everything below runs once per row, at the operands' row offsets (the strides
+  // after the k strides); `exit` ends a row.
+  ll::PHINode* row = nullptr;
+  {
+    std::vector<ll::Value*> row_stride(nops);
+    for (int k = 0; k < nops; ++k)
+      row_stride[k] = b.CreateLoad(i64, b.CreateConstGEP1_64(i64, fn->getArg(1), at + k));
+    b.CreateCondBr(b.CreateICmpSGT(rows, b.getInt64(0)), row_head, done);
+    b.SetInsertPoint(row_head);
+    row = b.CreatePHI(i64, 2, "r");
+    row->addIncoming(b.getInt64(0), entry);
+    for (int k = 0; k < nops; ++k)
+      base[k] = b.CreateGEP(b.getInt8Ty(), base[k], b.CreateMul(row, row_stride[k]));
   }
   // Loads of operand k at address addr, as values (bool bytes become masks).
   auto load = [&](int k, ll::Value* addr, int w, ll::Value* mask) -> Val {
@@ -796,8 +819,9 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
   // The Dot results at the current point, `w` lanes wide: one loop over k per depth, all dots
   // of that depth accumulating side by side; operand_at(operand, k stride, k) loads an operand
   // at k (splat to w lanes where it does not move along the loop).
+  // `ks`: the operands' k strides (k_stride, or shared_k_stride in the vector loop).
   using OperandAt = std::function<Val(int, ll::Value*, ll::Value*)>;
-  auto emit_dots = [&](int w, const OperandAt& operand_at) {
+  auto emit_dots = [&](int w, const std::vector<ll::Value*>& ks, const OperandAt& operand_at) {
     std::vector<Val> out(p.instrs.size());
     std::vector<int64_t> depths;
     for (int id : dot_ids)
@@ -831,8 +855,8 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
         const Instr& in = p.instrs[dot_ids[mine[j]]];
         const int ka = first_in + p.instrs[in.args[0]].input;
         const int kb = first_in + p.instrs[in.args[1]].input;
-        ll::Value* x = operand_at(ka, k_stride[ka], kk).value();
-        ll::Value* y = operand_at(kb, k_stride[kb], kk).value();
+        ll::Value* x = operand_at(ka, ks[ka], kk).value();
+        ll::Value* y = operand_at(kb, ks[kb], kk).value();
         next.push_back(b.CreateIntrinsic(ll::Intrinsic::fma, {acc[j]->getType()}, {x, y, acc[j]}));
       }
       ll::Value* kn = b.CreateAdd(kk, b.getInt64(1), "k.next", true, true);
@@ -879,7 +903,7 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
       return b.CreateGEP(b.getInt8Ty(), base[k], b.CreateMul(j, stride[k]));
     };
     // The products first: the other loads would be live (spilled) across their loop.
-    const std::vector<Val> dots = emit_dots(1, [&](int k, ll::Value* ks, ll::Value* kk) {
+    const std::vector<Val> dots = emit_dots(1, k_stride, [&](int k, ll::Value* ks, ll::Value* kk) {
       return load(k, at_k(addr(k), ks, kk), 1, nullptr);
     });
     std::vector<Val> loads;
@@ -902,11 +926,21 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
     if (fallback) back->setMetadata(ll::LLVMContext::MD_loop, loop_metadata(true));
   };
 
-  if (!vector_path) {
-    emit_scalar_loop(entry, false);
+  // The end of a row: the next, or return (after `finish`).
+  auto end_rows = [&](const std::function<void()>& finish) {
     b.SetInsertPoint(exit);
+    ll::Value* rn = b.CreateAdd(row, b.getInt64(1), "r.next", true, true);
+    row->addIncoming(rn, exit);
+    b.CreateCondBr(b.CreateICmpSLT(rn, rows), row_head, done);
+    b.SetInsertPoint(done);
+    finish();
     b.CreateRetVoid();
     jit.prepare(*m);
+  };
+
+  if (!vector_path) {
+    emit_scalar_loop(row_head, false);
+    end_rows([] {});
     return m;
   }
 
@@ -916,6 +950,7 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
   for (int k = 0; k < nops; ++k) {
     const int64_t want = spec.access[k] == Access::Broadcast ? 0 : element_size(dt[k]);
     fast = b.CreateAnd(fast, b.CreateICmpEQ(stride[k], b.getInt64(want)));
+    if (dot_operand[k]) fast = b.CreateAnd(fast, b.CreateICmpEQ(k_stride[k], shared_k_stride[k]));
   }
   const bool streaming = spec.streaming && ops_.n_store == 1 && ops_.n_acc == 0 &&
                          spec.access[0] == Access::Contiguous &&
@@ -967,13 +1002,14 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
                          bool nontemporal) {
     const std::vector<Val>& splat = w == lanes ? splats : narrow_splats;
     // The products first: the other loads would be live (spilled) across their loop.
-    const std::vector<Val> dots = emit_dots(w, [&](int k, ll::Value* ks, ll::Value* kk) {
-      if (spec.access[k] == Access::Broadcast) {
-        Val x = load(k, at_k(base[k], ks, kk), 1, nullptr);
-        return Val(b.CreateVectorSplat(w, x.value()), b);
-      }
-      return load(k, at_k(b.CreateGEP(st[k], base[k], at), ks, kk), w, mask);
-    });
+    const std::vector<Val> dots =
+        emit_dots(w, shared_k_stride, [&](int k, ll::Value* ks, ll::Value* kk) {
+          if (spec.access[k] == Access::Broadcast) {
+            Val x = load(k, at_k(base[k], ks, kk), 1, nullptr);
+            return Val(b.CreateVectorSplat(w, x.value()), b);
+          }
+          return load(k, at_k(b.CreateGEP(st[k], base[k], at), ks, kk), w, mask);
+        });
     std::vector<Val> loads;
     for (int k = first_in; k < nops; ++k)
       loads.push_back(dot_operand[k] ? Val()
@@ -1126,13 +1162,12 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
   b.CreateBr(exit);
 
   emit_scalar_loop(slow, true);
-  b.SetInsertPoint(exit);
   // Streaming stores are weakly ordered: fence them before the caller (another thread's
   // parallel_for) reads the output.
-  if (streaming)
-    b.CreateCall(ll::Intrinsic::getDeclaration(m.get(), ll::Intrinsic::x86_sse_sfence));
-  b.CreateRetVoid();
-  jit.prepare(*m);
+  end_rows([&] {
+    if (streaming)
+      b.CreateCall(ll::Intrinsic::getDeclaration(m.get(), ll::Intrinsic::x86_sse_sfence));
+  });
   return m;
 }
 
@@ -1140,8 +1175,6 @@ std::string fused_kernel_ir(const ir::Node& group, int lanes, int opt_level) {
   std::string why;
   std::optional<GroupLowering> low = lower_group(group, &why);
   KILN_CHECK(low.has_value(), "[codegen] cannot lower this fusion group: {}", why);
-  KernelSpec spec;
-  spec.program = low->program;
   // The access pattern of contiguous inputs of the group's declared sizes, as the executor
   // derives it from example inputs (broadcasts and reduction accumulators included).
   std::vector<Tensor> ex;
@@ -1152,9 +1185,7 @@ std::string fused_kernel_ir(const ir::Node& group, int lanes, int opt_level) {
                v->type().str());
     ex.push_back(zeros(*sizes, TensorOptions(*v->type().tensor().dtype)));
   }
-  const LaunchArgs args = launch_args(*low, ex);
-  spec.access = access_for(spec.program, args);
-  spec.streaming = streams(spec.program, args);
+  KernelSpec spec = spec_for(low->program, launch_args(*low, ex));
   spec.lanes = lanes;
   ll::LLVMContext ctx;
   std::unique_ptr<ll::Module> m = emit_fused(ctx, spec);
@@ -1385,94 +1416,145 @@ std::vector<Access> access_for(const KernelProgram& p, const LaunchArgs& a) {
   return acc;
 }
 
+KernelSpec spec_for(const KernelProgram& p, const LaunchArgs& a) {
+  KernelSpec spec;
+  spec.program = p;
+  spec.access = access_for(p, a);
+  spec.streaming = streams(p, a);
+  // k strides per role (the layout lists them in input order of the Dot operands)
+  const std::vector<int> roles = p.dot_roles();
+  const std::vector<int64_t> ks = prepare(p, a, false).layout.k_strides;
+  std::optional<int64_t> first[3];
+  bool uniform = !ks.empty();
+  for (size_t i = 0, at = 0; i < roles.size(); ++i) {
+    if (!roles[i]) continue;
+    std::optional<int64_t>& f = first[roles[i]];
+    if (!f) f = ks[at];
+    uniform = uniform && ks[at++] == *f;
+  }
+  spec.uniform_k = uniform;
+  return spec;
+}
+
 namespace {
 
-// Runs fn over layout l with operand base pointers `base` (ABI order), splitting the kept outer
-// dims (or one long kept row) into tasks of about `grain` elements.
+// Operand pointers of one kernel call: on the stack for up to 32 operands.
+class Pointers {
+ public:
+  explicit Pointers(int n) {
+    if (n > static_cast<int>(std::size(small_))) big_.resize(n);
+    p_ = big_.empty() ? small_ : big_.data();
+  }
+  char** get() { return p_; }
+
+ private:
+  char* small_[32];
+  std::vector<char*> big_;
+  char** p_;
+};
+
+// Runs fn over layout l with operand base pointers `base` (ABI order). The kernel loops over
+// the rows of the dim before the inner one itself; tasks of about `grain` elements split the
+// kept outer dims and kept rows (or the columns of one long kept row).
 void run_layout(FusedFn fn, const Layout& l, const std::vector<char*>& base, int64_t grain) {
   const int nops = static_cast<int>(base.size());
   // grain counts points of work; a product's point is K multiply-adds.
   const int64_t kGrain = std::max<int64_t>(1, grain / l.work_per_point);
-  if (l.sizes.empty()) {
-    std::vector<int64_t> zero(nops, 0);
-    zero.insert(zero.end(), l.k_strides.begin(), l.k_strides.end());
-    fn(const_cast<char**>(base.data()), zero.data(), 1);
+  const int64_t nd = static_cast<int64_t>(l.sizes.size());
+  // Scratch reused from launch to launch (no allocation once warm), written by the calling
+  // thread before the tasks start: the kernel's strides (inner, k, row: the ABI's order) and
+  // the outer dims the tasks split (kept) or every task runs through (reduced).
+  struct Scratch {
+    std::vector<int64_t> st, kept, red;
+  };
+  thread_local Scratch scratch;
+  std::vector<int64_t>& st = scratch.st;
+  st.clear();
+  for (int k = 0; k < nops; ++k) st.push_back(nd > 0 ? l.strides[k].back() : 0);
+  st.insert(st.end(), l.k_strides.begin(), l.k_strides.end());
+  for (int k = 0; k < nops; ++k) st.push_back(nd > 1 ? l.strides[k][nd - 2] : 0);
+  if (nd == 0) {
+    fn(const_cast<char**>(base.data()), st.data(), 1, 1);
     return;
   }
-  const int64_t nd = static_cast<int64_t>(l.sizes.size());
+  const int64_t* inner_st = st.data();
+  const int64_t* row_st = st.data() + st.size() - nops;
   const int64_t inner = l.sizes.back();
-  // Scratch vectors reused from launch to launch (no allocation once warm): the caller's
-  // description of the outer dims, and each thread's row pointers and offsets.
-  struct Outer {
-    std::vector<int64_t> inner_st, kept, red;
-  };
-  struct Rows {
-    std::vector<char*> ptr;
-    std::vector<int64_t> off, o2;
-  };
-  thread_local Outer outer;
-  std::vector<int64_t>& inner_st = outer.inner_st;
-  std::vector<int64_t>& kept = outer.kept;
-  std::vector<int64_t>& red = outer.red;
-  inner_st.resize(nops);
-  for (int k = 0; k < nops; ++k) inner_st[k] = l.strides[k].back();
-  inner_st.insert(inner_st.end(), l.k_strides.begin(), l.k_strides.end());
-  // Outer dims: tasks split only the kept ones (no two tasks share an accumulator).
+  const bool inner_kept = !l.reduced.back();
+  const int64_t rows = nd > 1 ? l.sizes[nd - 2] : 1;
+  const bool rows_kept = nd < 2 || !l.reduced[nd - 2];
+  std::vector<int64_t>& kept = scratch.kept;
+  std::vector<int64_t>& red = scratch.red;
   kept.clear();
   red.clear();
-  for (int64_t d = 0; d + 1 < nd; ++d) (l.reduced[d] ? red : kept).push_back(d);
+  for (int64_t d = 0; d + 2 < nd; ++d) (l.reduced[d] ? red : kept).push_back(d);
   int64_t tasks = 1, red_rows = 1;
   for (int64_t d : kept) tasks *= l.sizes[d];
   for (int64_t d : red) red_rows *= l.sizes[d];
-  // Rows of one task: every reduced outer index, for the task's kept index. Runs on any thread
-  // of the pool; reads the caller's `outer` (the caller waits), writes this thread's Rows.
-  auto run_rows = [&](int64_t task, int64_t lo, int64_t hi) {
-    thread_local Rows rows;
-    std::vector<char*>& ptr = rows.ptr;
-    std::vector<int64_t>& off = rows.off;
-    std::vector<int64_t>& o2 = rows.o2;
-    ptr.assign(nops, nullptr);
-    off.assign(nops, 0);
+  // Rows [r0, r1) of columns [lo, hi) of one task, for every reduced outer index in order (no
+  // two tasks share an accumulator). Runs on any thread of the pool.
+  auto run = [&](int64_t task, int64_t r0, int64_t r1, int64_t lo, int64_t hi) {
+    Pointers at(nops);
+    char** ptr = at.get();
+    for (int k = 0; k < nops; ++k) ptr[k] = base[k] + r0 * row_st[k] + lo * inner_st[k];
     int64_t rem = task;
     for (auto it = kept.rbegin(); it != kept.rend(); ++it) {
       const int64_t idx = rem % l.sizes[*it];
       rem /= l.sizes[*it];
-      for (int k = 0; k < nops; ++k) off[k] += idx * l.strides[k][*it];
+      for (int k = 0; k < nops; ++k) ptr[k] += idx * l.strides[k][*it];
     }
+    if (red.empty()) {
+      fn(ptr, st.data(), hi - lo, r1 - r0);
+      return;
+    }
+    Pointers at_red(nops);
+    char** p2 = at_red.get();
     for (int64_t r = 0; r < red_rows; ++r) {
+      std::copy(ptr, ptr + nops, p2);
       int64_t rr = r;
-      o2 = off;
       for (auto it = red.rbegin(); it != red.rend(); ++it) {
         const int64_t idx = rr % l.sizes[*it];
         rr /= l.sizes[*it];
-        for (int k = 0; k < nops; ++k) o2[k] += idx * l.strides[k][*it];
+        for (int k = 0; k < nops; ++k) p2[k] += idx * l.strides[k][*it];
       }
-      for (int k = 0; k < nops; ++k) ptr[k] = base[k] + o2[k] + lo * inner_st[k];
-      fn(ptr.data(), inner_st.data(), hi - lo);
+      fn(p2, st.data(), hi - lo, r1 - r0);
     }
   };
-  const bool inner_kept = !l.reduced.back();
   if (l.inner_block > 0 && inner_kept && inner > l.inner_block) {
     // Products: threads take blocks of columns (each reads its share of B), every row of a
     // block before the next block.
     const int64_t block = l.inner_block, nblocks = (inner + block - 1) / block;
-    const int64_t per_block = block * tasks * red_rows;
+    const int64_t per_block = block * tasks * red_rows * rows;
     parallel_for(0, nblocks, std::max<int64_t>(1, kGrain / per_block), [&](int64_t b0, int64_t b1) {
       for (int64_t bi = b0; bi < b1; ++bi)
         for (int64_t t = 0; t < tasks; ++t)
-          run_rows(t, bi * block, std::min(inner, (bi + 1) * block));
+          run(t, 0, rows, bi * block, std::min(inner, (bi + 1) * block));
     });
-  } else if (tasks == 1 && inner_kept && inner * red_rows > kGrain) {
-    // One kept row: split the inner (kept) dim into chunks.
-    const int64_t chunk_grain = std::max<int64_t>(64, kGrain / std::max<int64_t>(1, red_rows));
-    parallel_for(0, inner, chunk_grain, [&](int64_t lo, int64_t hi) { run_rows(0, lo, hi); });
-  } else {
-    const int64_t per_task = inner * red_rows;
-    parallel_for(0, tasks, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, per_task)),
-                 [&](int64_t t0, int64_t t1) {
-                   for (int64_t t = t0; t < t1; ++t) run_rows(t, 0, inner);
-                 });
+    return;
   }
+  // Units of work: a row of a task where rows are kept, all of a task's rows where they are
+  // reduced (one call reduces them in order).
+  const int64_t unit_rows = rows_kept ? rows : 1;
+  const int64_t units = tasks * unit_rows;
+  const int64_t unit_work = inner * red_rows * (rows_kept ? 1 : rows);
+  if (units == 1 && inner_kept && unit_work > kGrain) {
+    // One long kept row: split its columns into chunks.
+    const int64_t chunk_grain = std::max<int64_t>(64, kGrain / (unit_work / inner));
+    parallel_for(0, inner, chunk_grain, [&](int64_t lo, int64_t hi) { run(0, 0, rows, lo, hi); });
+    return;
+  }
+  parallel_for(0, units, std::max<int64_t>(1, kGrain / std::max<int64_t>(1, unit_work)),
+               [&](int64_t u0, int64_t u1) {
+                 for (int64_t u = u0; u < u1;) {
+                   const int64_t t = u / unit_rows, r0 = u % unit_rows;
+                   const int64_t r1 = std::min(unit_rows, r0 + (u1 - u));
+                   if (rows_kept)
+                     run(t, r0, r1, 0, inner);
+                   else
+                     run(t, 0, rows, 0, inner);
+                   u += r1 - r0;
+                 }
+               });
 }
 
 }  // namespace

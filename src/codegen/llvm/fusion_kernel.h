@@ -69,7 +69,11 @@ struct KernelSpec {
   /// than the caches, written once and not read back soon (see streams()). The loop first runs
   /// a masked head so that its stores are aligned to the vector register.
   bool streaming = false;
-  /// A canonical text (program + access + lanes + streaming) for the kernel cache.
+  /// Products: every A operand has one k stride and every B operand another (the launch's
+  /// inputs do: a shared weight's column slices, say), so the k loop steps one offset per
+  /// role instead of one per operand. Checked at run time: other strides take the scalar loop.
+  bool uniform_k = false;
+  /// A canonical text (program + access + lanes + streaming + uniform_k) for the kernel cache.
   std::string key() const;
 };
 
@@ -77,16 +81,18 @@ struct KernelSpec {
 inline constexpr int64_t kStreamingBytes = int64_t{16} << 20;
 
 /// The kernel ABI: ptrs/strides per operand in the order [elementwise outputs, reduction
-/// accumulators, inputs]; byte strides of the innermost loop; n iterations. Accumulators are
-/// read-modify-written (stride 0: the loop reduces into one slot). After the operands' strides
-/// come the byte strides along k of the inputs that are Dot operands, in input order.
-using FusedFn = void (*)(char** ptrs, const int64_t* strides, int64_t n);
+/// accumulators, inputs]; byte strides of the innermost loop; n iterations; `rows` rows. Each
+/// row r runs the n iterations at ptrs[k] + r * (operand k's row stride). Accumulators are
+/// read-modify-written (stride 0: the loop reduces into one slot). The strides are, in order:
+/// the operands' inner byte strides, the byte strides along k of the inputs that are Dot
+/// operands (in input order), the operands' row byte strides.
+using FusedFn = void (*)(char** ptrs, const int64_t* strides, int64_t n, int64_t rows);
 
 inline constexpr const char* kFusedSymbol = "kiln_fused";
 
 /// Bumped by every change to the code a kernel program lowers to (the disk cache keys on it,
 /// so objects written by an older emitter of the same Kiln version are not reused).
-inline constexpr int kCodegenRevision = 5;
+inline constexpr int kCodegenRevision = 6;
 
 /// A fusion group prepared for code generation: its program, and how to find the kernel's
 /// operands among the group's inputs at run time.
@@ -118,7 +124,7 @@ LaunchArgs launch_args(const GroupLowering& g, const std::vector<Tensor>& block_
 /// output (no reductions) of at least kStreamingBytes.
 bool streams(const KernelProgram& p, const LaunchArgs& a);
 
-/// Emits the kernel of spec as `void kiln_fused(char**, const int64_t*, int64_t)`.
+/// Emits the kernel of spec as `void kiln_fused(char**, const int64_t*, int64_t, int64_t)`.
 std::unique_ptr<::llvm::Module> emit_fused(::llvm::LLVMContext& ctx, const KernelSpec& spec);
 
 /// A compiled fusion kernel.
@@ -190,6 +196,9 @@ std::vector<Tensor> launch_group(const FusedKernel& kernel, const GroupLowering&
 /// Where the launch's operands sit for one set of input strides: what the kernel's access
 /// pattern must be for these inputs (computed without running anything).
 std::vector<Access> access_for(const KernelProgram& program, const LaunchArgs& args);
+
+/// The spec a launch with these arguments wants (access, streaming, uniform_k; lanes 0).
+KernelSpec spec_for(const KernelProgram& program, const LaunchArgs& args);
 
 /// Runs kernel over args and returns the group's outputs in program order (reductions with
 /// keepdim sizes, i.e. the reduced dims kept as 1; callers view them as the group declares).

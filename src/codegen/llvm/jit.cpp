@@ -9,6 +9,7 @@
 #include <llvm/IR/Module.h>
 #include <llvm/IR/Verifier.h>
 #include <llvm/MC/TargetRegistry.h>
+#include <llvm/Object/ELFObjectFile.h>
 #include <llvm/Passes/PassBuilder.h>
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/TargetSelect.h>
@@ -16,7 +17,10 @@
 #include <llvm/Target/TargetMachine.h>
 #include <llvm/TargetParser/Host.h>
 #include <llvm/Transforms/Utils/Cloning.h>
+#include <unistd.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <mutex>
 
 namespace kiln::codegen::llvm {
@@ -40,6 +44,24 @@ const ll::orc::JITTargetMachineBuilder& host_builder() {
     return b;
   }();
   return builder;
+}
+
+// KILN_PERF_MAP=1: every kernel looked up is appended to /tmp/perf-<pid>.map (the format
+// `perf report` reads for JIT code), named <library>:<symbol>.
+bool perf_map_enabled() {
+  const char* e = std::getenv("KILN_PERF_MAP");  // read per load: loads are rare
+  return e != nullptr && *e != '\0' && std::string_view(e) != "0";
+}
+
+void perf_map_add(const void* addr, uint64_t size, const std::string& name) {
+  static std::mutex mu;
+  std::lock_guard<std::mutex> lock(mu);
+  const std::string path = fmt::format("/tmp/perf-{}.map", ::getpid());
+  if (std::FILE* f = std::fopen(path.c_str(), "a")) {
+    std::fprintf(f, "%lx %lx %s\n", reinterpret_cast<unsigned long>(addr),
+                 static_cast<unsigned long>(size), name.c_str());
+    std::fclose(f);
+  }
 }
 
 std::string& last_session_error() {
@@ -240,6 +262,22 @@ std::shared_ptr<KernelLibrary> Jit::load(std::string_view object_bytes) {
                  dylib, ll::MemoryBuffer::getMemBufferCopy(
                             ll::StringRef(object_bytes.data(), object_bytes.size()), name)),
              "codegen: load object");
+  if (perf_map_enabled()) {
+    auto obj = ll::object::ObjectFile::createObjectFile(
+        ll::MemoryBufferRef(ll::StringRef(object_bytes.data(), object_bytes.size()), name));
+    if (!obj) {
+      ll::consumeError(obj.takeError());
+    } else if (auto* elf = ll::dyn_cast<ll::object::ELFObjectFileBase>(obj->get())) {
+      for (const ll::object::ELFSymbolRef sym : elf->symbols()) {
+        auto sym_name = sym.getName();
+        auto type = sym.getType();
+        if (sym_name && type && *type == ll::object::SymbolRef::ST_Function)
+          lib->function_sizes_.emplace_back(sym_name->str(), sym.getSize());
+        if (!sym_name) ll::consumeError(sym_name.takeError());
+        if (!type) ll::consumeError(type.takeError());
+      }
+    }
+  }
   return lib;
 }
 
@@ -261,7 +299,10 @@ void* KernelLibrary::lookup(std::string_view name) const {
     link.clear();
     KILN_FAIL("[codegen] symbol '{}' not found in the kernel library: {}", name, msg);
   }
-  return addr->toPtr<void*>();
+  void* p = addr->toPtr<void*>();
+  for (const auto& [fn, size] : function_sizes_)
+    if (fn == name) perf_map_add(p, size, fmt::format("{}:{}", (*dylib_).getName(), fn));
+  return p;
 }
 
 std::string print_ir(const ll::Module& m) {
