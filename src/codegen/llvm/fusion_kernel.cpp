@@ -1278,6 +1278,23 @@ Layout coalesce(IntArrayRef shape, const std::vector<std::vector<int64_t>>& st,
   return l;
 }
 
+// The launch-invariant parts of a layout (LaunchLayout's derived fields).
+void finish_layout(Layout& l) {
+  const int64_t nd = static_cast<int64_t>(l.sizes.size());
+  const size_t nops = l.strides.size();
+  std::vector<int64_t>& st = l.abi_strides;
+  st.clear();
+  for (size_t k = 0; k < nops; ++k) st.push_back(nd > 0 ? l.strides[k].back() : 0);
+  st.insert(st.end(), l.k_strides.begin(), l.k_strides.end());
+  for (size_t k = 0; k < nops; ++k) st.push_back(nd > 1 ? l.strides[k][nd - 2] : 0);
+  l.kept.clear();
+  l.red.clear();
+  for (int64_t d = 0; d + 2 < nd; ++d) (l.reduced[d] ? l.red : l.kept).push_back(d);
+  l.tasks = l.red_rows = 1;
+  for (int64_t d : l.kept) l.tasks *= l.sizes[d];
+  for (int64_t d : l.red) l.red_rows *= l.sizes[d];
+}
+
 struct Prepared {
   std::vector<Tensor> stores, accs;  // program outputs: elementwise, accumulators
   std::vector<char*> base;
@@ -1384,6 +1401,7 @@ Prepared prepare(const KernelProgram& p, const LaunchArgs& a, bool allocate) {
   // Rows of a product re-read all of B: run them block of columns by block of columns, each
   // block's slice of B small enough to stay in the L1 cache across the rows.
   if (col_bytes > 0) pr.layout.inner_block = std::max<int64_t>(16, kDotBlockBytes / col_bytes);
+  finish_layout(pr.layout);
   if (allocate) {
     for (const Tensor& t : pr.stores) pr.base.push_back(static_cast<char*>(t.data_ptr()));
     for (const Tensor& t : pr.accs) pr.base.push_back(static_cast<char*>(t.data_ptr()));
@@ -1461,36 +1479,20 @@ void run_layout(FusedFn fn, const Layout& l, const std::vector<char*>& base, int
   // grain counts points of work; a product's point is K multiply-adds.
   const int64_t kGrain = std::max<int64_t>(1, grain / l.work_per_point);
   const int64_t nd = static_cast<int64_t>(l.sizes.size());
-  // Scratch reused from launch to launch (no allocation once warm), written by the calling
-  // thread before the tasks start: the kernel's strides (inner, k, row: the ABI's order) and
-  // the outer dims the tasks split (kept) or every task runs through (reduced).
-  struct Scratch {
-    std::vector<int64_t> st, kept, red;
-  };
-  thread_local Scratch scratch;
-  std::vector<int64_t>& st = scratch.st;
-  st.clear();
-  for (int k = 0; k < nops; ++k) st.push_back(nd > 0 ? l.strides[k].back() : 0);
-  st.insert(st.end(), l.k_strides.begin(), l.k_strides.end());
-  for (int k = 0; k < nops; ++k) st.push_back(nd > 1 ? l.strides[k][nd - 2] : 0);
+  const int64_t* st = l.abi_strides.data();
   if (nd == 0) {
-    fn(const_cast<char**>(base.data()), st.data(), 1, 1);
+    fn(const_cast<char**>(base.data()), st, 1, 1);
     return;
   }
-  const int64_t* inner_st = st.data();
-  const int64_t* row_st = st.data() + st.size() - nops;
+  const int64_t* inner_st = st;
+  const int64_t* row_st = st + l.abi_strides.size() - nops;
   const int64_t inner = l.sizes.back();
   const bool inner_kept = !l.reduced.back();
   const int64_t rows = nd > 1 ? l.sizes[nd - 2] : 1;
   const bool rows_kept = nd < 2 || !l.reduced[nd - 2];
-  std::vector<int64_t>& kept = scratch.kept;
-  std::vector<int64_t>& red = scratch.red;
-  kept.clear();
-  red.clear();
-  for (int64_t d = 0; d + 2 < nd; ++d) (l.reduced[d] ? red : kept).push_back(d);
-  int64_t tasks = 1, red_rows = 1;
-  for (int64_t d : kept) tasks *= l.sizes[d];
-  for (int64_t d : red) red_rows *= l.sizes[d];
+  const std::vector<int64_t>& kept = l.kept;
+  const std::vector<int64_t>& red = l.red;
+  const int64_t tasks = l.tasks, red_rows = l.red_rows;
   // Rows [r0, r1) of columns [lo, hi) of one task, for every reduced outer index in order (no
   // two tasks share an accumulator). Runs on any thread of the pool.
   auto run = [&](int64_t task, int64_t r0, int64_t r1, int64_t lo, int64_t hi) {
@@ -1504,7 +1506,7 @@ void run_layout(FusedFn fn, const Layout& l, const std::vector<char*>& base, int
       for (int k = 0; k < nops; ++k) ptr[k] += idx * l.strides[k][*it];
     }
     if (red.empty()) {
-      fn(ptr, st.data(), hi - lo, r1 - r0);
+      fn(ptr, st, hi - lo, r1 - r0);
       return;
     }
     Pointers at_red(nops);
@@ -1517,7 +1519,7 @@ void run_layout(FusedFn fn, const Layout& l, const std::vector<char*>& base, int
         rr /= l.sizes[*it];
         for (int k = 0; k < nops; ++k) p2[k] += idx * l.strides[k][*it];
       }
-      fn(p2, st.data(), hi - lo, r1 - r0);
+      fn(p2, st, hi - lo, r1 - r0);
     }
   };
   if (l.inner_block > 0 && inner_kept && inner > l.inner_block) {
@@ -1600,9 +1602,10 @@ bool same_layouts(const std::vector<Tensor>& ins, std::vector<int64_t>& key, boo
     return at < key.size() && key[at++] == v;
   };
   for (const Tensor& t : ins) {
-    if (!match(t.dim())) return false;
-    for (int64_t d = 0; d < t.dim(); ++d)
-      if (!match(t.size(d)) || !match(t.stride(d))) return false;
+    const IntArrayRef sizes = t.sizes(), strides = t.strides();
+    if (!match(static_cast<int64_t>(sizes.size()))) return false;
+    for (size_t d = 0; d < sizes.size(); ++d)
+      if (!match(sizes[d]) || !match(strides[d])) return false;
   }
   return record || at == key.size();
 }

@@ -172,6 +172,12 @@ struct LaunchLayout {
   int64_t inner_block = 0;
   /// Work per point in units of the launch grain: 1, plus K per product.
   int64_t work_per_point = 1;
+  /// Derived from the above once per layout (finish_layout), read by every launch over it:
+  /// the kernel's stride array (ABI order: inner, k, row strides), the outer dims before the
+  /// rows dim that tasks split (kept) or every task runs through (reduced, in order), and
+  /// their index counts.
+  std::vector<int64_t> abi_strides, kept, red;
+  int64_t tasks = 1, red_rows = 1;
 };
 
 /// What a launch of one lowered group derived from its block inputs' layouts, kept by the
