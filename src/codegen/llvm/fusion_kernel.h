@@ -89,10 +89,12 @@ inline constexpr int64_t kStreamingBytes = int64_t{16} << 20;
 using FusedFn = void (*)(char** ptrs, const int64_t* strides, int64_t n, int64_t rows);
 
 inline constexpr const char* kFusedSymbol = "kiln_fused";
+/// The function the kernel calls for each row (`void(char**, const int64_t*, int64_t)`).
+inline constexpr const char* kFusedRowSymbol = "kiln_fused_row";
 
 /// Bumped by every change to the code a kernel program lowers to (the disk cache keys on it,
 /// so objects written by an older emitter of the same Kiln version are not reused).
-inline constexpr int kCodegenRevision = 6;
+inline constexpr int kCodegenRevision = 7;
 
 /// A fusion group prepared for code generation: its program, and how to find the kernel's
 /// operands among the group's inputs at run time.

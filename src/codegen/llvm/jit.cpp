@@ -300,8 +300,16 @@ void* KernelLibrary::lookup(std::string_view name) const {
     KILN_FAIL("[codegen] symbol '{}' not found in the kernel library: {}", name, msg);
   }
   void* p = addr->toPtr<void*>();
-  for (const auto& [fn, size] : function_sizes_)
-    if (fn == name) perf_map_add(p, size, fmt::format("{}:{}", (*dylib_).getName(), fn));
+  // The perf map gets every function of the library at its first lookup.
+  for (const auto& [fn, size] : function_sizes_) {
+    auto at = Jit::get().jit_->lookup(*dylib_, fn);
+    if (!at) {
+      ll::consumeError(at.takeError());
+      continue;
+    }
+    perf_map_add(at->toPtr<void*>(), size, fmt::format("{}:{}", (*dylib_).getName(), fn));
+  }
+  function_sizes_.clear();
   return p;
 }
 

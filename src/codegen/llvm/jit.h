@@ -77,7 +77,8 @@ class KernelLibrary {
   explicit KernelLibrary(::llvm::orc::JITDylib* dylib) : dylib_(dylib) {}
   ::llvm::orc::JITDylib* dylib_;
   /// With KILN_PERF_MAP set: the object's function sizes by name, for the perf map.
-  std::vector<std::pair<std::string, uint64_t>> function_sizes_;
+  /// Cleared once they are in the map.
+  mutable std::vector<std::pair<std::string, uint64_t>> function_sizes_;
 };
 
 /// The process-wide JIT. Thread-safe: any thread may compile and load concurrently.
