@@ -2,6 +2,7 @@
 // references computed here with naive loops, over odd sizes, transposed/strided/expanded
 // operands, zero-size dims, several dtypes, the oneDNN primitive cache and every error path.
 #include <array>
+#include <chrono>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -344,6 +345,25 @@ TEST(Addmm, SgemmBlocksOverThreads) {
       }
     }
   }
+  set_num_threads(threads);
+}
+
+// Products handed to a primitive's spinning OpenMP team do not renew its window: one primitive
+// must not send every later product to the team.
+TEST(Addmm, HandedProductsDoNotRenewTheTeamWindow) {
+  const int threads = get_num_threads();
+  set_num_threads(2);
+  const Tensor big = random_tensor({256, 256});  // 2^24 multiply-adds: the matmul primitive
+  const Tensor a = random_tensor({200, 64}), b = random_tensor({64, 96});  // sgemm, 2 threads
+  mm(big, big);
+  if (!onednn::team_recently_used()) {
+    set_num_threads(threads);
+    GTEST_SKIP() << "no OpenMP team (or the machine stalled past the window)";
+  }
+  const auto start = std::chrono::steady_clock::now();
+  const auto window = std::chrono::nanoseconds(onednn::kTeamSpinNs);
+  while (std::chrono::steady_clock::now() - start < 2 * window) mm(a, b);
+  EXPECT_FALSE(onednn::team_recently_used());
   set_num_threads(threads);
 }
 

@@ -138,11 +138,13 @@ bool gemm_sgemm(const Gemm& g) {
   if (threads > 1 && onednn::team_recently_used()) {
     // An OpenMP team is spinning from a recent primitive: hand it the call (kiln's pool would
     // compete with it for the cores; the compiled LSTM at hidden 256 after its batched input
-    // projection: 3.8-4.2 ms this way against 5.4-6.4 ms on kiln's pool, ad-hoc timing).
+    // projection: 3.8-4.2 ms this way against 5.4-6.4 ms on kiln's pool, ad-hoc timing). The
+    // call does not renew the window: if it did, one primitive would send every later product
+    // of the process to the team, whose spinning then competes with kiln's pool for the
+    // kernels around them (the compiled LSTM at hidden 64 after one eager hidden-256 run: 663
+    // against 351 us).
     onednn::set_threads(threads);
-    const bool ok = block(0, M, 0, N, false);
-    onednn::note_team_used(threads);
-    return ok;
+    return block(0, M, 0, N, false);
   }
   const bool by_rows = M >= 2 * kSgemmRowBlock;
   if (threads == 1 || (!by_rows && N < 2 * kSgemmColBlock)) return block(0, M, 0, N);

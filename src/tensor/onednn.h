@@ -68,8 +68,8 @@ inline constexpr int64_t kTeamSpinNs = 10'000'000;
 /// so work that could run on either is better handed to them than to kiln's pool, which would
 /// compete. False without OpenMP.
 bool team_recently_used();
-/// Records the end of a oneDNN call on `threads` OpenMP threads (the team's spinning starts
-/// then); execute() calls it for primitives.
+/// Records the end of a oneDNN primitive on `threads` OpenMP threads (the team's spinning
+/// starts then); execute() calls it. Products handed to the team because of it do not.
 void note_team_used(int threads);
 
 /// The cached primitive for (key, threads), created by `create` on first use. Returns null when
