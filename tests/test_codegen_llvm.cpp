@@ -201,8 +201,8 @@ TEST(Jit, VectorCodeModulesSkipTheVectorisers) {
   }
 }
 
-// KILN_PERF_MAP=1: each function looked up is listed in /tmp/perf-<pid>.map (address, size,
-// library:name), which perf reads to name JIT code; unset, nothing is written.
+// KILN_PERF_MAP=1: each function of a loaded library is listed in /tmp/perf-<pid>.map (address,
+// size, library:name), which perf reads to name JIT code; unset, nothing is written.
 TEST(Jit, PerfMapNamesLookedUpFunctions) {
   const std::string path = "/tmp/perf-" + std::to_string(::getpid()) + ".map";
   std::filesystem::remove(path);

@@ -46,8 +46,8 @@ const ll::orc::JITTargetMachineBuilder& host_builder() {
   return builder;
 }
 
-// KILN_PERF_MAP=1: every kernel looked up is appended to /tmp/perf-<pid>.map (the format
-// `perf report` reads for JIT code), named <library>:<symbol>.
+// KILN_PERF_MAP=1: every function of every library loaded is appended to /tmp/perf-<pid>.map
+// (the format `perf report` reads for JIT code), named <library>:<symbol>.
 bool perf_map_enabled() {
   const char* e = std::getenv("KILN_PERF_MAP");  // read per load: loads are rare
   return e != nullptr && *e != '\0' && std::string_view(e) != "0";
@@ -268,11 +268,19 @@ std::shared_ptr<KernelLibrary> Jit::load(std::string_view object_bytes) {
     if (!obj) {
       ll::consumeError(obj.takeError());
     } else if (auto* elf = ll::dyn_cast<ll::object::ELFObjectFileBase>(obj->get())) {
+      // Every function the object defines, at its linked address (looking one up links the
+      // library now rather than at its first use).
       for (const ll::object::ELFSymbolRef sym : elf->symbols()) {
         auto sym_name = sym.getName();
         auto type = sym.getType();
-        if (sym_name && type && *type == ll::object::SymbolRef::ST_Function)
-          lib->function_sizes_.emplace_back(sym_name->str(), sym.getSize());
+        if (sym_name && type && *type == ll::object::SymbolRef::ST_Function) {
+          auto at = jit_->lookup(dylib, *sym_name);
+          if (at)
+            perf_map_add(at->toPtr<void*>(), sym.getSize(),
+                         fmt::format("{}:{}", name, sym_name->str()));
+          else
+            ll::consumeError(at.takeError());
+        }
         if (!sym_name) ll::consumeError(sym_name.takeError());
         if (!type) ll::consumeError(type.takeError());
       }
@@ -299,18 +307,7 @@ void* KernelLibrary::lookup(std::string_view name) const {
     link.clear();
     KILN_FAIL("[codegen] symbol '{}' not found in the kernel library: {}", name, msg);
   }
-  void* p = addr->toPtr<void*>();
-  // The perf map gets every function of the library at its first lookup.
-  for (const auto& [fn, size] : function_sizes_) {
-    auto at = Jit::get().jit_->lookup(*dylib_, fn);
-    if (!at) {
-      ll::consumeError(at.takeError());
-      continue;
-    }
-    perf_map_add(at->toPtr<void*>(), size, fmt::format("{}:{}", (*dylib_).getName(), fn));
-  }
-  function_sizes_.clear();
-  return p;
+  return addr->toPtr<void*>();
 }
 
 std::string print_ir(const ll::Module& m) {

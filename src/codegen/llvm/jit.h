@@ -76,9 +76,6 @@ class KernelLibrary {
   friend class Jit;
   explicit KernelLibrary(::llvm::orc::JITDylib* dylib) : dylib_(dylib) {}
   ::llvm::orc::JITDylib* dylib_;
-  /// With KILN_PERF_MAP set: the object's function sizes by name, for the perf map.
-  /// Cleared once they are in the map.
-  mutable std::vector<std::pair<std::string, uint64_t>> function_sizes_;
 };
 
 /// The process-wide JIT. Thread-safe: any thread may compile and load concurrently.
