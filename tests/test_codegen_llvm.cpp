@@ -203,7 +203,7 @@ TEST(Jit, VectorCodeModulesSkipTheVectorisers) {
 
 // KILN_PERF_MAP=1: each function of a loaded library is listed in /tmp/perf-<pid>.map (address,
 // size, library:name), which perf reads to name JIT code; unset, nothing is written.
-TEST(Jit, PerfMapNamesLookedUpFunctions) {
+TEST(Jit, PerfMapNamesLoadedFunctions) {
   const std::string path = "/tmp/perf-" + std::to_string(::getpid()) + ".map";
   std::filesystem::remove(path);
   ll::LLVMContext ctx;
