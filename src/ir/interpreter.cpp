@@ -29,7 +29,7 @@ class Interpreter {
                    value_str(v), v->type().str(), m);
       }
     std::vector<IValue> outs = block(g.block(), std::move(inputs));
-    if (options_.values != nullptr) *options_.values = env_;
+    if (options_.values != nullptr) *options_.values = std::move(env_);  // the run is over
     return outs;
   }
 

@@ -270,10 +270,11 @@ struct Lowerer {
     bool have_examples = true;
     for (const Tensor& t : ex) have_examples = have_examples && t.defined();
     KernelSpec spec;
-    spec.program = st.lowering->program;
     if (have_examples) {
-      spec = codegen::llvm::spec_for(spec.program, codegen::llvm::launch_args(*st.lowering, ex));
+      spec = codegen::llvm::spec_for(st.lowering->program,
+                                     codegen::llvm::launch_args(*st.lowering, ex));
     } else {
+      spec.program = st.lowering->program;
       // Without examples assume contiguous operands, and products' operands as the products
       // pass lays them out: A [M, K] constant along a row of the result, B [K, N] contiguous.
       const size_t nout = spec.program.outputs.size();
@@ -794,10 +795,7 @@ std::string Executor::describe() const {
         std::string how;
         if (st.kernel) {
           const codegen::llvm::KernelSpec& spec = st.kernel->spec();
-          bool strided = false;
-          for (codegen::llvm::Access a : spec.access)
-            strided = strided || a == codegen::llvm::Access::Strided;
-          how = strided ? "; strided loop" : "; vector loop";
+          how = spec.vector_loop() ? "; vector loop" : "; strided loop";
           if (spec.uniform_k) how += ", shared k strides";
         }
         s += fmt::format("  kernel #{}: {} elementwise ops{}{} over {} -> {} output(s){}\n", k++,

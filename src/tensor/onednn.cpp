@@ -131,11 +131,13 @@ int64_t now_ns() {
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
-}  // namespace
-
+// Records the end of a oneDNN primitive on `threads` OpenMP threads (the team's spinning
+// starts then); execute() calls it. Products handed to the team because of it do not.
 void note_team_used(int threads) {
   if (threads > 1) g_last_team_ns.store(now_ns(), std::memory_order_relaxed);
 }
+
+}  // namespace
 
 bool team_recently_used() {
   return omp_set_num_threads_fn() != nullptr &&

@@ -63,14 +63,12 @@ void set_threads(int n);
 /// How long after a multi-threaded oneDNN call its OpenMP team is taken to be still spinning
 /// (libgomp's default wait policy spins some 300k iterations, milliseconds, before sleeping).
 inline constexpr int64_t kTeamSpinNs = 10'000'000;
-/// True when a oneDNN call on an OpenMP team of more than one thread ended within kTeamSpinNs:
-/// the team's idle threads are spinning on the cores (Note [OpenMP teams beside kiln's pool]),
-/// so work that could run on either is better handed to them than to kiln's pool, which would
-/// compete. False without OpenMP.
+/// True when a oneDNN primitive on an OpenMP team of more than one thread ended within
+/// kTeamSpinNs: the team's idle threads are spinning on the cores (Note [OpenMP teams beside
+/// kiln's pool]), so work that could run on either is better handed to them than to kiln's
+/// pool, which would compete. Work handed over does not extend the window. False without
+/// OpenMP.
 bool team_recently_used();
-/// Records the end of a oneDNN primitive on `threads` OpenMP threads (the team's spinning
-/// starts then); execute() calls it. Products handed to the team because of it do not.
-void note_team_used(int threads);
 
 /// The cached primitive for (key, threads), created by `create` on first use. Returns null when
 /// oneDNN has no implementation for the signature (dnnl_unimplemented; also cached), so callers

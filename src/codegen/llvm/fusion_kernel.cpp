@@ -81,6 +81,10 @@ std::vector<int> KernelProgram::dot_roles() const {
   return role;
 }
 
+bool KernelSpec::vector_loop() const {
+  return std::none_of(access.begin(), access.end(), [](Access a) { return a == Access::Strided; });
+}
+
 std::string KernelSpec::key() const {
   std::string s = program.str() + "access";
   for (Access a : access) s += a == Access::Contiguous ? " c" : a == Access::Broadcast ? " b" : " s";
@@ -721,8 +725,7 @@ std::unique_ptr<ll::Module> emit_fused(ll::LLVMContext& ctx, const KernelSpec& s
              lanes);
   // The masked head and tail steps: one register (or `lanes`, if fewer).
   const int narrow = std::min(lanes, register_lanes(p));
-  bool vector_path = true;
-  for (Access a : spec.access) vector_path = vector_path && a != Access::Strided;
+  const bool vector_path = spec.vector_loop();
   auto m = std::make_unique<ll::Module>("fused", ctx);
   jit.prepare(*m);
   ll::IRBuilder<> b(ctx);
@@ -1433,30 +1436,39 @@ bool streams(const KernelProgram& p, const LaunchArgs& a) {
   return numel * static_cast<int64_t>(element_size(p.outputs[0].dtype)) >= kStreamingBytes;
 }
 
-std::vector<Access> access_for(const KernelProgram& p, const LaunchArgs& a) {
-  Prepared pr = prepare(p, a, false);
+namespace {
+
+// The inner-loop access of every operand over layout l.
+std::vector<Access> access_over(const KernelProgram& p, const Layout& l) {
   const Operands o = operands_of(p);
   std::vector<Access> acc;
   for (int k = 0; k < o.total(); ++k) {
-    if (pr.layout.sizes.empty()) {
+    if (l.sizes.empty()) {
       acc.push_back(Access::Contiguous);
       continue;
     }
-    const int64_t s = pr.layout.strides[k].back();
+    const int64_t s = l.strides[k].back();
     const int64_t es = static_cast<int64_t>(element_size(operand_dtype(p, o, k)));
     acc.push_back(s == 0 ? Access::Broadcast : s == es ? Access::Contiguous : Access::Strided);
   }
   return acc;
 }
 
+}  // namespace
+
+std::vector<Access> access_for(const KernelProgram& p, const LaunchArgs& a) {
+  return access_over(p, prepare(p, a, false).layout);
+}
+
 KernelSpec spec_for(const KernelProgram& p, const LaunchArgs& a) {
   KernelSpec spec;
   spec.program = p;
-  spec.access = access_for(p, a);
+  const Layout layout = prepare(p, a, false).layout;
+  spec.access = access_over(p, layout);
   spec.streaming = streams(p, a);
   // k strides per role (the layout lists them in input order of the Dot operands)
   const std::vector<int> roles = p.dot_roles();
-  const std::vector<int64_t> ks = prepare(p, a, false).layout.k_strides;
+  const std::vector<int64_t>& ks = layout.k_strides;
   std::optional<int64_t> first[3];
   bool uniform = !ks.empty();
   for (size_t i = 0, at = 0; i < roles.size(); ++i) {

@@ -73,6 +73,8 @@ struct KernelSpec {
   /// inputs do: a shared weight's column slices, say), so the k loop steps one offset per
   /// role instead of one per operand. Checked at run time: other strides take the scalar loop.
   bool uniform_k = false;
+  /// Whether the kernel's main path is the vector loop (no operand is Strided).
+  bool vector_loop() const;
   /// A canonical text (program + access + lanes + streaming + uniform_k) for the kernel cache.
   std::string key() const;
 };
